@@ -1,0 +1,33 @@
+# One venv in .venv, made from pyproject.toml; every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test migrate serve bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Local run on SQLite with the embedded Redis: migrate, then serve.
+run: $(STAMP)
+	$(VENV)/bin/medialab migrate
+	$(VENV)/bin/medialab serve
+
+migrate: $(STAMP)
+	$(VENV)/bin/medialab migrate
+
+serve: $(STAMP)
+	$(VENV)/bin/medialab serve
+
+# The whole suite: SQLite, PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

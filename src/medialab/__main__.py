@@ -1,0 +1,3 @@
+from medialab.cli import main
+
+raise SystemExit(main())

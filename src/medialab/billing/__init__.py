@@ -1,0 +1,1 @@
+"""The service that owns the money: users' balances and free operations, and the ledger."""

@@ -1,0 +1,74 @@
+"""What the billing service answers. Money in kopecks."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class UserInfo(msgspec.Struct, frozen=True):
+    user_id: int
+    telegram_id: int
+    balance: int
+    free_operations_left: int
+    free_operations_total: int
+    language: str
+    created: bool = False
+
+
+class Charged(msgspec.Struct, frozen=True, tag="charged"):
+    operation_id: str
+    user_id: int
+    operation_type: str
+    paid_with_free: bool
+    price: int
+    balance: int
+    free_operations_left: int
+    replayed: bool = False
+
+
+class InsufficientFunds(msgspec.Struct, frozen=True, tag="insufficient_funds"):
+    user_id: int
+    balance: int
+    price: int
+
+
+ChargeResult = Charged | InsufficientFunds
+
+
+class RefundResult(msgspec.Struct, frozen=True):
+    operation_id: str
+    user_id: int
+    refunded: bool
+    # What went back: kopecks for a charged operation, a free operation for a free one.
+    amount: int = 0
+    free_operation: bool = False
+    balance: int = 0
+    note: str = ""
+
+
+class CreditResult(msgspec.Struct, frozen=True):
+    user_id: int
+    credited: bool
+    amount: int
+    balance: int
+    idempotency_key: str
+
+
+class LedgerDrift(msgspec.Struct, frozen=True):
+    user_id: int
+    telegram_id: int
+    what: str
+    expected: int
+    actual: int
+
+
+class BillingError(Exception):
+    """A request the billing service refuses; the message says why."""
+
+
+class UnknownUser(BillingError):
+    pass
+
+
+class UnknownOperation(BillingError):
+    pass

@@ -1,0 +1,1 @@
+"""SQL system of record: models, engine and sessions, schema migrations."""

@@ -1,0 +1,171 @@
+"""SQLAlchemy 2.0 typed models. The migration in `migrations/` creates exactly this schema.
+
+Money columns are BIGINT kopecks. The ledger is append-only (triggers refuse UPDATE and DELETE)
+and every entry's sign is checked against its kind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints so that migrations can address them on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER on SQLite so that an integer primary key is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON()
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+OPERATION_TYPES = ("generate", "edit", "merge", "face_swap", "retouch", "upscale", "add_text")
+OPERATION_STATUSES = ("free", "charged", "refunded", "failed")
+JOB_STATES = ("queued", "running", "delivered", "failed")
+PAYMENT_STATUSES = ("pending", "waiting_for_capture", "succeeded", "canceled", "refunded")
+LEDGER_KINDS = ("topup", "charge", "refund", "grant", "chargeback")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class User(Timestamps, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("free_operations_left >= 0", name="free_left_not_negative"),
+        CheckConstraint("free_operations_granted >= 0", name="free_granted_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    free_operations_left: Mapped[int] = mapped_column(Integer, nullable=False)
+    # What this user was given (FREE_OPERATIONS_COUNT may change later): lets a check prove that
+    # free operations left + free operations used equals what was granted.
+    free_operations_granted: Mapped[int] = mapped_column(Integer, nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False, server_default="ru")
+
+
+class Balance(Base):
+    __tablename__ = "balances"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), unique=True, nullable=False
+    )
+    # May go below zero only through a chargeback (a refunded top-up already spent).
+    balance: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class Payment(Timestamps, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(_in("status", PAYMENT_STATUSES), name="status_known"),
+        Index("ix_payments_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16), nullable=False, server_default="yookassa")
+    provider_payment_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Sent as Idempotence-Key; stored before the provider is called so a retry reuses it.
+    idempotence_key: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False, server_default="pending")
+    raw_data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Operation(Timestamps, Base):
+    __tablename__ = "operations"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint(_in("type", OPERATION_TYPES), name="type_known"),
+        CheckConstraint(_in("status", OPERATION_STATUSES), name="status_known"),
+        CheckConstraint(_in("job_state", JOB_STATES), name="job_state_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_operations_user_id_created_at", "user_id", "created_at"),
+        Index("ix_operations_job_state_updated_at", "job_state", "updated_at"),
+    )
+
+    # Chosen by the caller (or a fresh uuid4 hex) before anything is charged, so the same id
+    # names the Redis reservation, the ledger entries and the arq job.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    price: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    task_id: Mapped[str | None] = mapped_column(String(128))
+    job_state: Mapped[str] = mapped_column(String(16), nullable=False, server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="amount_not_zero"),
+        CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),
+        CheckConstraint(
+            "(kind IN ('topup', 'refund') AND amount > 0)"
+            " OR (kind IN ('charge', 'chargeback') AND amount < 0)"
+            " OR kind = 'grant'",
+            name="sign_matches_kind",
+        ),
+        Index("ix_ledger_entries_user_id_id", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The balance right after this entry: a statement can be read without summing.
+    balance_after: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"))
+    operation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("operations.id", ondelete="RESTRICT")
+    )
+    actor: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

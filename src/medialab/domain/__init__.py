@@ -1,0 +1,1 @@
+"""Pure rules of the business: money, operation types, states. No framework imports here."""

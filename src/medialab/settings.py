@@ -1,0 +1,203 @@
+"""One typed settings object, read from the environment and an optional `.env` file.
+
+A wrong value stops start-up with one line that names the variable and what is wrong
+(`SettingsError`). The process environment wins over `.env`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from medialab.domain.money import Kopecks, MoneyError, rubles
+
+YOOKASSA_PUBLISHED_RANGES = (
+    "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,"
+    "77.75.154.128/25,2a02:5180::/32"
+)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message is one line naming the variable."""
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _price(raw: str) -> Kopecks:
+    try:
+        kopecks = rubles(raw)
+    except MoneyError:
+        raise ValueError(f"must be a number of rubles (e.g. 10 or 10.50), got {raw!r}") from None
+    if kopecks <= 0:
+        raise ValueError(f"must be more than 0, got {raw!r}")
+    return kopecks
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    nets = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR range: {part!r}") from None
+    return tuple(nets)
+
+
+def _ids(raw: str) -> frozenset[int]:
+    try:
+        return frozenset(int(p) for p in (p.strip() for p in raw.split(",")) if p)
+    except ValueError:
+        raise ValueError(f"must be a comma list of Telegram ids, got {raw!r}") from None
+
+
+def _currency(raw: str) -> str:
+    code = raw.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"must be a 3-letter currency code, got {raw!r}")
+    return code
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().rstrip("/")
+        if not value.startswith(tuple(f"{s}://" for s in schemes)):
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        return value
+
+    return parse
+
+
+_DB_SCHEMES = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+def async_database_url(raw: str) -> str:
+    """Maps the URL forms DESIGN.md allows onto the async drivers."""
+    scheme, sep, rest = raw.strip().partition("://")
+    if not sep or scheme not in _DB_SCHEMES:
+        known = ", ".join(f"{s}://" for s in _DB_SCHEMES)
+        raise ValueError(f"unknown scheme {scheme + sep!r}; use one of {known}")
+    driver = _DB_SCHEMES[scheme]
+    if driver == "postgresql+asyncpg":
+        # PaaS URLs say ?sslmode=require (libpq); asyncpg's name for it is ssl.
+        rest = rest.replace("?sslmode=", "?ssl=").replace("&sslmode=", "&ssl=")
+    return f"{driver}://{rest}"
+
+
+def _str(raw: str) -> str:
+    return raw.strip()
+
+
+def _setting(
+    env: str, default: str | None, parse: Callable[[str], Any] = _str, *, secret: bool = False
+) -> Any:
+    # Secrets stay out of repr() so that logging the settings can never leak them.
+    return field(repr=not secret, metadata={"env": env, "default": default, "parse": parse})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = _setting("DATABASE_URL", "sqlite:///./media_lab.db", async_database_url)
+    redis_url: str | None = _setting("REDIS_URL", None, _url(("redis", "rediss", "unix")))
+    price_per_operation: Kopecks = _setting("PRICE_PER_OPERATION", "10", _price)
+    free_operations_count: int = _setting("FREE_OPERATIONS_COUNT", "4", _whole(0))
+    min_topup: int = _setting("MIN_TOPUP", "10", _whole(1))
+    max_topup: int = _setting("MAX_TOPUP", "100000", _whole(1))
+    telegram_bot_token: str | None = _setting("TELEGRAM_BOT_TOKEN", None, secret=True)
+    telegram_webhook_secret: str | None = _setting("TELEGRAM_WEBHOOK_SECRET", None, secret=True)
+    telegram_webhook_url: str | None = _setting("TELEGRAM_WEBHOOK_URL", None, _url(("https", "http")))
+    telegram_api_url: str = _setting("TELEGRAM_API_URL", "https://api.telegram.org", _url(("https", "http")))
+    yookassa_shop_id: str | None = _setting("YOOKASSA_SHOP_ID", None)
+    yookassa_secret_key: str | None = _setting("YOOKASSA_SECRET_KEY", None, secret=True)
+    yookassa_return_url: str | None = _setting("YOOKASSA_RETURN_URL", None, _url(("https", "http")))
+    yookassa_currency: str = _setting("YOOKASSA_CURRENCY", "RUB", _currency)
+    yookassa_webhook_url: str | None = _setting("YOOKASSA_WEBHOOK_URL", None, _url(("https", "http")))
+    yookassa_api_url: str = _setting("YOOKASSA_API_URL", "https://api.yookassa.ru/v3", _url(("https", "http")))
+    yookassa_allowed_ips: tuple[Network, ...] = _setting("YOOKASSA_ALLOWED_IPS", YOOKASSA_PUBLISHED_RANGES, _networks)
+    yookassa_trusted_proxies: tuple[Network, ...] = _setting("YOOKASSA_TRUSTED_PROXIES", "", _networks)
+    fal_key: str | None = _setting("FAL_KEY", None, secret=True)
+    fal_api_url: str = _setting("FAL_API_URL", "https://queue.fal.run", _url(("https", "http")))
+    admin_telegram_ids: frozenset[int] = _setting("ADMIN_TELEGRAM_IDS", "", _ids)
+    max_jobs_in_flight: int = _setting("MAX_JOBS_IN_FLIGHT", "2", _whole(1))
+    job_timeout: int = _setting("JOB_TIMEOUT", "300", _whole(1))
+    host: str = _setting("HOST", "0.0.0.0")
+    port: int = _setting("PORT", "8000", _whole(0))
+
+    def __post_init__(self) -> None:
+        if self.min_topup > self.max_topup:
+            raise SettingsError(f"MIN_TOPUP: {self.min_topup} is above MAX_TOPUP {self.max_topup}")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        values: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            values.update(read_env_file(Path(env_file)))
+        values.update(os.environ if environ is None else environ)
+        parsed: dict[str, Any] = {}
+        for f in fields(cls):
+            meta = f.metadata
+            raw = values.get(meta["env"])
+            if raw is None or raw.strip() == "":
+                raw = meta["default"]
+            if raw is None:
+                parsed[f.name] = None
+                continue
+            try:
+                parsed[f.name] = meta["parse"](raw)
+            except ValueError as exc:
+                raise SettingsError(f"{meta['env']}: {exc}") from None
+        return cls(**parsed)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (already typed): tests and the demo use it."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update(changes)
+        return type(self)(**current)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines; `#` comments, `export ` prefixes and matching quotes are allowed."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise SettingsError(f"{path}:{number}: expected KEY=value")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,1 @@
+"""The Litestar application: one ASGI app for both webhooks, health and metrics."""

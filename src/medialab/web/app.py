@@ -1,0 +1,27 @@
+"""The app factory: `medialab serve` and any ASGI server call `create_app()`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+
+from medialab.settings import Settings
+from medialab.web.health import HealthController
+from medialab.web.state import Services
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = await Services.open(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.close()
+
+    return Litestar(route_handlers=[HealthController], lifespan=[lifespan], openapi_config=None)

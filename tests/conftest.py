@@ -1,0 +1,105 @@
+"""Shared fixtures: every test that asks for `database_url` runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the real server on 127.0.0.1:5432 (TEST_POSTGRES_URL overrides); the suite
+creates its own database, migrates it once, empties it before each test and drops it at the
+end. SQLite runs on a fresh copy of a migrated file per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.billing.service import BillingService
+from medialab.db import migrate
+from medialab.db.engine import create_engine, session_factory
+from medialab.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = "ledger_entries, operations, payments, balances, users"
+
+
+def pg_url(database: str) -> str:
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> Iterator[str]:
+    name = f"medialab_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_pg_database(name))
+    url = pg_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+    asyncio.run(migrate.run(url))
+    yield url
+    asyncio.run(drop_pg_database(name))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    asyncio.run(migrate.run(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of each backend."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "medialab.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = request.getfixturevalue("pg_migrated")
+    asyncio.run(_truncate(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.from_env({"DATABASE_URL": database_url}, env_file=None)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def billing(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> BillingService:
+    return BillingService(sessions, settings)

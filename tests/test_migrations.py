@@ -1,0 +1,105 @@
+"""The schema migration on SQLite and PostgreSQL: it round-trips, matches the models, and the
+database itself refuses what the ledger must never hold."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from conftest import create_pg_database, drop_pg_database, pg_url
+from medialab.db import migrate
+from medialab.db.engine import create_engine
+from medialab.db.models import Base
+
+TABLES = {"users", "balances", "payments", "operations", "ledger_entries"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"medialab_mig_{uuid.uuid4().hex[:10]}"
+    await create_pg_database(name)
+    yield pg_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+    await drop_pg_database(name)
+
+
+async def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
+    await migrate.run(empty_database)
+    assert await tables(empty_database) == TABLES
+    assert await migrate.current_revision(empty_database) == "0001"
+    await migrate.run(empty_database, "downgrade", "base")
+    assert await tables(empty_database) == set()
+    assert await migrate.current_revision(empty_database) is None
+    await migrate.run(empty_database)
+    assert await tables(empty_database) == TABLES
+
+
+async def test_the_migration_creates_exactly_the_models(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []
+
+
+async def _seed(conn) -> None:  # type: ignore[no-untyped-def]
+    await conn.execute(text("INSERT INTO users (telegram_id, free_operations_left, free_operations_granted) VALUES (10, 4, 4)"))
+    await conn.execute(text("INSERT INTO balances (user_id, balance) VALUES (1, 0)"))
+    await conn.execute(text(
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'topup', 100, 100, 'k1')"
+    ))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_entries SET amount = 1000",
+        "DELETE FROM ledger_entries",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'topup', 5, 5, 'k1')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'topup', 0, 0, 'k2')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'charge', 500, 0, 'k3')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'refund', -5, 0, 'k4')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'gift', 5, 0, 'k5')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (99, 'topup', 5, 5, 'k6')",
+        "INSERT INTO users (telegram_id, free_operations_left, free_operations_granted) VALUES (10, 4, 4)",
+        "UPDATE users SET free_operations_left = -1",
+        "INSERT INTO balances (user_id, balance) VALUES (1, 5)",
+        "INSERT INTO operations (id, user_id, type, price, status) VALUES ('o1', 1, 'generate', 1000, 'paid')",
+        "INSERT INTO operations (id, user_id, type, price, status) VALUES ('o2', 1, 'paint', 1000, 'charged')",
+        "INSERT INTO payments (idempotence_key, user_id, amount, currency) VALUES ('i1', 1, 0, 'RUB')",
+    ],
+)
+async def test_the_database_refuses(database_url: str, statement: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await _seed(conn)
+        with pytest.raises((IntegrityError, DBAPIError)):
+            async with engine.begin() as conn:
+                await conn.execute(text(statement))
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT amount FROM ledger_entries"))).scalars().all() == [100]
+    finally:
+        await engine.dispose()

@@ -1,0 +1,108 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medialab.settings import Settings, SettingsError
+
+
+def test_defaults_follow_the_design() -> None:
+    s = Settings.from_env({}, env_file=None)
+    assert s.database_url == "sqlite+aiosqlite:///./media_lab.db"
+    assert s.redis_url is None
+    assert s.price_per_operation == 1000
+    assert s.free_operations_count == 4
+    assert (s.min_topup, s.max_topup) == (10, 100000)
+    assert s.telegram_api_url == "https://api.telegram.org"
+    assert s.yookassa_api_url == "https://api.yookassa.ru/v3"
+    assert s.yookassa_currency == "RUB"
+    assert s.fal_api_url == "https://queue.fal.run"
+    assert s.max_jobs_in_flight == 2 and s.job_timeout == 300
+    assert (s.host, s.port) == ("0.0.0.0", 8000)
+    assert [str(n) for n in s.yookassa_allowed_ips] == [
+        "185.71.76.0/27", "185.71.77.0/27", "77.75.153.0/25", "77.75.156.11/32",
+        "77.75.156.35/32", "77.75.154.128/25", "2a02:5180::/32",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("sqlite:///./x.db", "sqlite+aiosqlite:///./x.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql://u:p@h:5432/db", "postgresql+asyncpg://u:p@h:5432/db"),
+        ("postgres://u:p@h/db", "postgresql+asyncpg://u:p@h/db"),
+        ("postgresql+asyncpg://h/db", "postgresql+asyncpg://h/db"),
+        ("postgres://u:p@h/db?sslmode=require", "postgresql+asyncpg://u:p@h/db?ssl=require"),
+    ],
+)
+def test_database_urls_map_to_async_drivers(raw: str, url: str) -> None:
+    assert Settings.from_env({"DATABASE_URL": raw}, env_file=None).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PRICE_PER_OPERATION": "abc"}, "PRICE_PER_OPERATION: must be a number of rubles"),
+        ({"PRICE_PER_OPERATION": "0"}, "PRICE_PER_OPERATION: must be more than 0"),
+        ({"FREE_OPERATIONS_COUNT": "-1"}, "FREE_OPERATIONS_COUNT: must be at least 0, got -1"),
+        ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: unknown scheme 'mysql://'"),
+        ({"REDIS_URL": "http://h"}, "REDIS_URL: must start with redis://"),
+        ({"MIN_TOPUP": "500", "MAX_TOPUP": "100"}, "MIN_TOPUP: 500 is above MAX_TOPUP 100"),
+        ({"YOOKASSA_ALLOWED_IPS": "1.2.3.4,nope"}, "YOOKASSA_ALLOWED_IPS: not an IP address or CIDR range: 'nope'"),
+        ({"ADMIN_TELEGRAM_IDS": "1,x"}, "ADMIN_TELEGRAM_IDS: must be a comma list"),
+        ({"MAX_JOBS_IN_FLIGHT": "0"}, "MAX_JOBS_IN_FLIGHT: must be at least 1"),
+    ],
+)
+def test_wrong_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env, env_file=None)
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport PRICE_PER_OPERATION=15\nFREE_OPERATIONS_COUNT='3'\nADMIN_TELEGRAM_IDS=1, 2\n",
+        encoding="utf-8",
+    )
+    s = Settings.from_env({"FREE_OPERATIONS_COUNT": "7"}, env_file=env_file)
+    assert s.price_per_operation == 1500
+    assert s.free_operations_count == 7
+    assert s.admin_telegram_ids == frozenset({1, 2})
+
+
+def test_a_wrong_value_stops_the_command_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRICE_", "DATABASE_"))}
+    env["PRICE_PER_OPERATION"] = "abc"
+    done = subprocess.run(
+        [sys.executable, "-m", "medialab", "migrate"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        "medialab: PRICE_PER_OPERATION: must be a number of rubles (e.g. 10 or 10.50), got 'abc'"
+    ]
+
+
+def test_secrets_never_show_in_the_repr() -> None:
+    s = Settings.from_env(
+        {"TELEGRAM_BOT_TOKEN": "123:tok-SECRET", "TELEGRAM_WEBHOOK_SECRET": "hook-SECRET",
+         "YOOKASSA_SECRET_KEY": "live_SECRET", "FAL_KEY": "fal-SECRET", "YOOKASSA_SHOP_ID": "100500"},
+        env_file=None,
+    )
+    assert s.telegram_bot_token == "123:tok-SECRET" and s.fal_key == "fal-SECRET"
+    assert "SECRET" not in repr(s) and "100500" in repr(s)
+
+
+def test_env_example_lists_every_variable() -> None:
+    from dataclasses import fields
+
+    from medialab.settings import read_env_file
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    assert set(read_env_file(example)) == {f.metadata["env"] for f in fields(Settings)}
+    Settings.from_env({}, env_file=example)  # and every value in it is valid
