@@ -18,11 +18,16 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from redis.asyncio import Redis
+
+from medialab.billing.cache import BalanceCache
 from medialab.billing.service import BillingService
+from medialab.db.redis import redis_client
 from medialab.db import migrate
 from medialab.db.engine import create_engine, session_factory
 from medialab.settings import Settings
 
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -101,5 +106,20 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 
 @pytest.fixture
-def billing(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> BillingService:
-    return BillingService(sessions, settings)
+async def redis() -> AsyncIterator[Redis]:
+    """The real Redis on 127.0.0.1:6379 (a database of its own for the tests), emptied."""
+    client = redis_client(REDIS_TEST_URL)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["sql", "redis"])
+def billing(
+    request: pytest.FixtureRequest, sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis
+) -> BillingService:
+    """The service on SQL alone, and with the Redis reservations in front (the in-flight limit
+    raised, as these tests charge many operations without settling them)."""
+    if request.param == "sql":
+        return BillingService(sessions, settings)
+    return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000), BalanceCache(redis))

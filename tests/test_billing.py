@@ -4,12 +4,14 @@ typed refusals, exactly-once refunds and credits, and the ledger invariant after
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.audit import check_ledger
+from medialab.billing.reconcile import reconcile
 from medialab.billing.results import Charged, InsufficientFunds, UnknownOperation, UnknownUser
 from medialab.billing.service import BillingService
 from medialab.db.models import Balance, LedgerEntry, Operation, User
@@ -27,6 +29,15 @@ async def count(sessions: Sessions, model: type, **where: object) -> int:
 
 async def books_balance(sessions: Sessions) -> None:
     assert await check_ledger(sessions) == []
+
+
+@pytest.fixture(autouse=True)
+async def cache_agrees_with_sql(billing: BillingService) -> AsyncIterator[None]:
+    """With Redis in front, after each test the cache holds exactly SQL's numbers."""
+    yield
+    if billing.cache is not None:
+        report = await reconcile(billing, repair=False, pending_grace=0)
+        assert report.drifts == [] and report.users_busy == 0
 
 
 async def test_new_user_gets_free_operations_exactly_once_under_50_concurrent_requests(
@@ -184,3 +195,11 @@ async def test_the_check_finds_a_balance_that_drifted_from_its_ledger(
         ("balance != last entry's balance_after", 5000, 7000),
         ("free operations left + in use != granted", 4, 9),
     }
+    if billing.cache is not None:
+        report = await reconcile(billing, pending_grace=0)
+        assert {(d.field, d.cached, d.truth) for d in report.drifts} == {
+            ("balance", "5000", "7000"), ("free_operations", "4", "9"),
+        }
+        assert report.repaired == 1
+        cached = await billing.cache.snapshot(user.user_id)
+        assert cached is not None and (cached.balance, cached.free) == (7000, 9)

@@ -32,7 +32,15 @@ class InsufficientFunds(msgspec.Struct, frozen=True, tag="insufficient_funds"):
     price: int
 
 
-ChargeResult = Charged | InsufficientFunds
+class TooManyInFlight(msgspec.Struct, frozen=True, tag="too_many_in_flight"):
+    """MAX_JOBS_IN_FLIGHT of the user's jobs are running; nothing was taken."""
+
+    user_id: int
+    in_flight: int
+    limit: int
+
+
+ChargeResult = Charged | InsufficientFunds | TooManyInFlight
 
 
 class RefundResult(msgspec.Struct, frozen=True):

@@ -1,223 +1,213 @@
 """The billing service: the one place where balances, free operations and the ledger change.
 
-Every public method is one transaction. Atomicity comes from guarded UPDATEs (the condition in
-the WHERE clause) and unique idempotency keys, so concurrent callers in many processes cannot
-spend the same kopeck or free operation twice.
+With a Redis cache each call is: a Lua step in Redis (atomic admission across every process),
+then the SQL transaction (the system of record), then `confirm` of the step; if SQL fails the
+step is undone. Without a cache (tests, the SQL-only baseline) the SQL transaction alone decides.
+Redis being unreachable degrades to the SQL path: money stays exact, only the in-flight limit
+waits for Redis to come back.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-import msgspec
-from sqlalchemy import select, update
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from medialab.billing import sql
+from medialab.billing import transactions as tx
+from medialab.billing.cache import Answer, BalanceCache, Step
 from medialab.billing.results import (
     Charged,
     ChargeResult,
     CreditResult,
     InsufficientFunds,
     RefundResult,
-    UnknownOperation,
-    UnknownUser,
+    TooManyInFlight,
     UserInfo,
 )
-from medialab.db.models import Balance, Operation, User
-from medialab.domain.ledger import LedgerKind, charge_key, refund_key
-from medialab.domain.operations import JobState, OperationStatus, OperationType, billable_type
+from medialab.billing.users import UserDirectory
+from medialab.domain.ledger import LedgerKind
+from medialab.domain.operations import OperationStatus, OperationType, billable_type
 from medialab.settings import Settings
 
+log = logging.getLogger(__name__)
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
-class _Duplicate(Exception):
-    """Raised inside a transaction to roll it back when an idempotency key was already used."""
 
-
-class BillingService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-        self._sessions = sessions
-        self._settings = settings
+class BillingService(UserDirectory):
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, cache: BalanceCache | None = None
+    ) -> None:
+        super().__init__(sessions, settings)
+        self.cache = cache
 
     @property
     def price(self) -> int:
         return self._settings.price_per_operation
 
-    async def get_or_create_user(self, telegram_id: int, language: str | None = None) -> UserInfo:
-        """The user, created with FREE_OPERATIONS_COUNT free operations on first contact only."""
-        async with self._sessions.begin() as session:
-            info = await self._user_info(session, telegram_id)
-            if info is not None:
-                return info
-            free = self._settings.free_operations_count
-            inserted = await session.execute(
-                sql.insert_ignoring_conflicts(session, sql.users, "telegram_id")
-                .values(
-                    telegram_id=telegram_id,
-                    free_operations_left=free,
-                    free_operations_granted=free,
-                    language=(language or "ru")[:8],
-                )
-                .returning(sql.users.c.id)
-            )
-            user_id = inserted.scalar_one_or_none()
-            if user_id is not None:
-                await session.execute(sql.balances.insert().values(user_id=user_id, balance=0))
-            info = await self._user_info(session, telegram_id)
-            assert info is not None, "the user was inserted or a concurrent insert was committed"
-            return msgspec.structs.replace(info, created=user_id is not None)
-
-    async def get_user_info(self, telegram_id: int) -> UserInfo | None:
-        async with self._sessions() as session:
-            return await self._user_info(session, telegram_id)
-
-    async def _user_info(self, session: AsyncSession, telegram_id: int) -> UserInfo | None:
-        row = (
-            await session.execute(
-                select(User.id, User.free_operations_left, User.language, Balance.balance)
-                .join(Balance, Balance.user_id == User.id)
-                .where(User.telegram_id == telegram_id)
-            )
-        ).first()
-        if row is None:
-            return None
-        return UserInfo(
-            user_id=row.id,
-            telegram_id=telegram_id,
-            balance=row.balance,
-            free_operations_left=row.free_operations_left,
-            free_operations_total=self._settings.free_operations_count,
-            language=row.language,
-        )
-
     async def charge_operation(
-        self,
-        user_id: int,
-        operation_type: str | OperationType,
-        task_id: str | None = None,
+        self, user_id: int, operation_type: str | OperationType, task_id: str | None = None,
         operation_id: str | None = None,
     ) -> ChargeResult:
         """A free operation first, else the price from the balance, else InsufficientFunds.
 
-        With an operation_id that was already charged, answers the first charge again and takes
-        nothing (a re-delivered update or a retried request).
+        The same operation_id twice charges once and answers the first charge again.
         """
         kind = billable_type(operation_type)
         operation_id = operation_id or uuid.uuid4().hex
+        if self.cache is None:
+            return await self._sql_charge(user_id, kind, operation_id, task_id)
+        try:
+            answer = await self._with_cache(user_id, lambda: self.cache.reserve(  # type: ignore[union-attr]
+                user_id, operation_id, self.price, self._settings.max_jobs_in_flight))
+        except REDIS_DOWN:
+            log.warning("redis unreachable: charging %s on SQL alone", operation_id)
+            return await self._sql_charge(user_id, kind, operation_id, task_id)
+        if answer.status == "busy":
+            return TooManyInFlight(user_id, int(answer.values[2]), self._settings.max_jobs_in_flight)
+        if answer.status == "insufficient":
+            return await self._confirm_refusal(user_id, kind, operation_id, task_id)
+        if answer.status == "replayed":
+            return await self._sql_charge(user_id, kind, operation_id, task_id)
+        step = Step.reservation(user_id, operation_id, answer.values[0] == "free", self.price)
+        result, version = await self._commit(step, user_id, lambda s: tx.charge(
+            s, user_id, kind, operation_id, self.price, task_id))
+        agrees = isinstance(result, Charged) and not result.replayed and (
+            result.paid_with_free == (answer.values[0] == "free"))
+        if agrees:
+            await self._confirm(user_id, step, version)
+        else:
+            # SQL decided otherwise (the cache was stale): SQL's answer stands, the cache follows.
+            await self.cache.undo(user_id, step)
+            await self.resync(user_id)
+        return result
+
+    async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:
             async with self._sessions.begin() as session:
-                return await self._charge(session, user_id, kind, task_id, operation_id)
+                result, _ = await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+                return result
         except IntegrityError:
             # A concurrent call with the same operation id won the primary key.
             async with self._sessions() as session:
-                existing = await session.get(Operation, operation_id)
-                if existing is None:
-                    raise
-                return await self._replay(session, existing)
+                return await tx.replay(session, await tx.find_operation(session, operation_id))
 
-    async def _charge(
-        self, session: AsyncSession, user_id: int, kind: OperationType, task_id: str | None, operation_id: str
-    ) -> ChargeResult:
-        existing = await session.get(Operation, operation_id)
-        if existing is not None:
-            return await self._replay(session, existing)
-        if await session.get(User, user_id) is None:
-            raise UnknownUser(f"no user with id {user_id}")
-        price = self.price
-        free_left = await sql.take_free_operation(session, user_id)
-        if free_left is not None:
-            session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
-                                  status=OperationStatus.FREE.value, task_id=task_id))
-            await session.flush()
-            balance = await sql.current_balance(session, user_id)
-            return Charged(operation_id, user_id, kind.value, True, 0, balance, free_left)
-        balance = await sql.move_balance(session, user_id, -price, floor=0)
-        if balance is None:
-            return InsufficientFunds(user_id, await sql.current_balance(session, user_id), price)
-        session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=price,
-                              status=OperationStatus.CHARGED.value, task_id=task_id))
-        await session.flush()
-        await sql.append_entry(session, user_id=user_id, kind=LedgerKind.CHARGE, amount=-price,
-                               balance_after=balance, idempotency_key=charge_key(operation_id),
-                               operation_id=operation_id)
-        return Charged(operation_id, user_id, kind.value, False, price, balance, 0)
+    async def _confirm_refusal(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
+        """Redis says no money: SQL has the last word (the cache may lag behind a top-up)."""
+        async with self._sessions() as session:
+            balance, free, _, _ = await tx.snapshot(session, user_id)
+        if free > 0 or balance >= self.price:
+            log.warning("cache of user %s refused a charge SQL can pay: resyncing", user_id)
+            await self.resync(user_id)
+            return await self.charge_operation(user_id, kind, task_id, operation_id)
+        return InsufficientFunds(user_id, balance, self.price)
 
-    async def _replay(self, session: AsyncSession, op: Operation) -> Charged:
-        user = await session.get(User, op.user_id)
-        assert user is not None
-        return Charged(
-            op.id, op.user_id, op.type, op.price == 0, op.price,
-            await sql.current_balance(session, op.user_id), user.free_operations_left, replayed=True,
-        )
-
-    async def refund_operation(
-        self, operation_id: str, reason: str | None = None, actor: str | None = None
-    ) -> RefundResult:
+    async def refund_operation(self, operation_id: str, reason: str | None = None, actor: str | None = None) -> RefundResult:
         """Gives back what the operation took, exactly once; a second call says it was done."""
-        async with self._sessions.begin() as session:
-            op = (
-                await session.execute(
-                    select(Operation).where(Operation.id == operation_id).with_for_update()
-                )
-            ).scalar_one_or_none()
-            if op is None:
-                raise UnknownOperation(f"no operation {operation_id!r}")
-            if op.status not in (OperationStatus.FREE, OperationStatus.CHARGED):
-                balance = await sql.current_balance(session, op.user_id)
-                return RefundResult(op.id, op.user_id, False, balance=balance,
-                                    note=f"nothing to refund: the operation is {op.status}")
-            was_free = op.status == OperationStatus.FREE
-            moved = await session.execute(
-                update(Operation)
-                .where(Operation.id == op.id, Operation.status == op.status)
-                .values(status=OperationStatus.REFUNDED.value, job_state=JobState.FAILED.value,
-                        error=reason or op.error)
-            )
-            if moved.rowcount != 1:  # pragma: no cover - the row lock above makes this unreachable
-                raise RuntimeError(f"operation {op.id} changed under its row lock")
-            if was_free:
-                await sql.give_back_free_operation(session, op.user_id)
-                balance = await sql.current_balance(session, op.user_id)
-                return RefundResult(op.id, op.user_id, True, free_operation=True, balance=balance)
-            balance = await sql.move_balance(session, op.user_id, op.price, floor=None)
-            assert balance is not None
-            await sql.append_entry(session, user_id=op.user_id, kind=LedgerKind.REFUND, amount=op.price,
-                                   balance_after=balance, idempotency_key=refund_key(op.id),
-                                   operation_id=op.id, actor=actor, reason=reason)
-            return RefundResult(op.id, op.user_id, True, amount=op.price, balance=balance)
+        async with self._sessions() as session:
+            op = await tx.find_operation(session, operation_id)
+        step = None
+        if self.cache is not None and op.status in tx.HOLDING_STATUSES:
+            free = op.status == OperationStatus.FREE
+            try:
+                answer = await self._with_cache(op.user_id, lambda: self.cache.release(  # type: ignore[union-attr]
+                    op.user_id, op.id, free, op.price))
+                if answer.status == "released":
+                    step = Step.release(op.user_id, op.id, free, op.price)
+            except REDIS_DOWN:
+                log.warning("redis unreachable: refunding %s on SQL alone", operation_id)
+        result, version = await self._commit(step, op.user_id, lambda s: tx.refund(s, operation_id, reason, actor))
+        await self._settle_step(op.user_id, step, result.refunded, version)
+        return result
 
     async def add_balance(
-        self,
-        user_id: int,
-        amount: int,
-        idempotency_key: str,
-        kind: LedgerKind = LedgerKind.TOPUP,
-        payment_id: int | None = None,
-        actor: str | None = None,
-        reason: str | None = None,
+        self, user_id: int, amount: int, idempotency_key: str, kind: LedgerKind = LedgerKind.TOPUP,
+        payment_id: int | None = None, actor: str | None = None, reason: str | None = None,
     ) -> CreditResult:
         """Moves the balance by amount kopecks once per idempotency key (a top-up, a grant, a
         chargeback); a repeated key changes nothing and answers credited=False."""
         if not isinstance(amount, int) or isinstance(amount, bool):
             raise TypeError("amount must be integer kopecks")
+        step = None
+        if self.cache is not None:
+            try:
+                answer = await self._with_cache(user_id, lambda: self.cache.credit(  # type: ignore[union-attr]
+                    user_id, idempotency_key, amount))
+                if answer.status == "credited":
+                    step = Step.credit(user_id, idempotency_key, amount)
+            except REDIS_DOWN:
+                log.warning("redis unreachable: crediting %s on SQL alone", idempotency_key)
+        try:
+            result, version = await self._commit(step, user_id, lambda s: tx.credit(
+                s, user_id, amount, idempotency_key, kind, payment_id, actor, reason))
+        except tx.DuplicateKey:
+            async with self._sessions() as session:
+                balance, _, _, _ = await tx.snapshot(session, user_id)
+            return CreditResult(user_id, False, 0, balance, idempotency_key)
+        await self._settle_step(user_id, step, True, version)
+        return result
+
+    async def settle_operation(self, operation_id: str) -> bool:
+        """The job was delivered: frees its in-flight slot. False when it was not in flight."""
+        async with self._sessions.begin() as session:
+            op = await tx.settle(session, operation_id)
+        if op is None:
+            return False
+        if self.cache is not None:
+            try:
+                await self.cache.settle(op.user_id, op.id)
+            except REDIS_DOWN:
+                log.warning("redis unreachable: the reconciler will free the slot of %s", op.id)
+        return True
+
+    async def _commit(self, step: Step | None, user_id: int, work):  # type: ignore[no-untyped-def]
+        """Runs one SQL transaction; if it fails, the Redis step taken before it is undone."""
         try:
             async with self._sessions.begin() as session:
-                if await session.get(User, user_id) is None:
-                    raise UnknownUser(f"no user with id {user_id}")
-                if await sql.key_in_ledger(session, idempotency_key):
-                    raise _Duplicate
-                balance = await sql.move_balance(session, user_id, amount, floor=None)
-                assert balance is not None
-                appended = await sql.append_entry(
-                    session, user_id=user_id, kind=kind, amount=amount, balance_after=balance,
-                    idempotency_key=idempotency_key, payment_id=payment_id, actor=actor, reason=reason,
-                )
-                if not appended:
-                    raise _Duplicate  # a concurrent caller committed the key first: undo our move
-                return CreditResult(user_id, True, amount, balance, idempotency_key)
-        except _Duplicate:
-            async with self._sessions() as session:
-                balance = await sql.current_balance(session, user_id)
-            return CreditResult(user_id, False, 0, balance, idempotency_key)
+                return await work(session)
+        except BaseException:
+            if step is not None:
+                await self.cache.undo(user_id, step)  # type: ignore[union-attr]
+            raise
 
+    async def _settle_step(self, user_id: int, step: Step | None, changed: bool, version: int | None) -> None:
+        if step is not None and changed and version is not None:
+            await self._confirm(user_id, step, version)
+        elif step is not None:
+            await self.cache.undo(user_id, step)  # type: ignore[union-attr]
+        elif changed and self.cache is not None:
+            await self.resync(user_id)  # SQL changed while Redis had nothing to change
+
+    async def _confirm(self, user_id: int, step: Step, version: int) -> None:
+        try:
+            await self.cache.confirm(user_id, step, version)  # type: ignore[union-attr]
+        except REDIS_DOWN:
+            log.warning("redis unreachable: the reconciler will pick up %s", step.member)
+
+    async def _with_cache(self, user_id: int, call) -> Answer:  # type: ignore[no-untyped-def]
+        """Runs a script; when the user's counters are not cached, loads them and runs it again."""
+        for _ in range(5):
+            answer: Answer = await call()
+            if answer.status != "cache_missing":
+                return answer
+            await self.load_cache(user_id)
+        raise RuntimeError(f"the cache of user {user_id} could not be loaded")
+
+    async def load_cache(self, user_id: int, *, force: bool = False, expected_seq: int | None = None) -> str:
+        """Fills the cache from an SQL snapshot, reading again while the snapshot is stale."""
+        assert self.cache is not None
+        for _ in range(10):
+            async with self._sessions() as session:
+                balance, free, version, in_flight = await tx.snapshot(session, user_id)
+            answer = await self.cache.load(user_id, balance, free, version, in_flight,
+                                           force=force, expected_seq=expected_seq)
+            if answer.status != "stale":
+                return answer.status
+        raise RuntimeError(f"the cache of user {user_id} stayed behind its floor")
+
+    async def resync(self, user_id: int) -> None:
+        """Replaces the user's cache with SQL's numbers."""
+        await self.load_cache(user_id, force=True)

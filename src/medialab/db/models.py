@@ -76,6 +76,9 @@ class User(Timestamps, Base):
     # free operations left + free operations used equals what was granted.
     free_operations_granted: Mapped[int] = mapped_column(Integer, nullable=False)
     language: Mapped[str] = mapped_column(String(8), nullable=False, server_default="ru")
+    # Bumped by every change of this user's balance or free operations (and the row lock it
+    # takes orders those changes): the Redis cache records which version its snapshot holds.
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
 
 
 class Balance(Base):

@@ -9,7 +9,7 @@ from litestar import Litestar
 
 from medialab.settings import Settings
 from medialab.web.health import HealthController
-from medialab.web.state import Services
+from medialab.services import Services
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -9,7 +9,7 @@ from litestar import Controller, Response, get
 from litestar.datastructures import State
 from sqlalchemy import text
 
-from medialab.web.state import Services
+from medialab.services import Services
 
 CHECK_TIMEOUT_SECONDS = 2.0
 

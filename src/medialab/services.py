@@ -1,4 +1,4 @@
-"""Long-lived clients of one web process, opened at start-up and closed at shutdown."""
+"""Long-lived clients of one process (web or worker), opened at start-up and closed at shutdown."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from medialab.billing.cache import BalanceCache
 from medialab.billing.service import BillingService
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis, redis_client
@@ -28,7 +29,8 @@ class Services:
         redis = redis_client(settings.redis_url or embedded.url)  # type: ignore[union-attr]
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        return cls(settings, engine, sessions, redis, BillingService(sessions, settings), embedded)
+        billing = BillingService(sessions, settings, BalanceCache(redis))
+        return cls(settings, engine, sessions, redis, billing, embedded)
 
     async def close(self) -> None:
         await self.redis.aclose()

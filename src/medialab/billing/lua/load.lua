@@ -1,0 +1,22 @@
+-- Fill a user's cache from an SQL snapshot.
+-- KEYS: acct, inflight, pending, floor
+-- ARGV: balance, free, version, force ("1" replaces an existing cache), expected_seq ("" = any),
+--       ttl, then the ids of the operations in flight.
+-- Answers {"loaded"} | {"exists"} | {"stale", floor} | {"moved"}.
+local acct, inflight, pending, floor = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local version = tonumber(ARGV[3])
+if redis.call('EXISTS', acct) == 1 then
+  if ARGV[4] ~= '1' then return {'exists'} end
+  -- A repair: refuse when a reservation happened since the caller looked (seq moved on).
+  if ARGV[5] ~= '' and redis.call('HGET', acct, 'seq') ~= ARGV[5] then return {'moved'} end
+end
+-- A committed SQL change that could not reach the cache (it was missing) raised the floor;
+-- a snapshot older than that would silently drop it.
+local f = tonumber(redis.call('GET', floor) or '0')
+if version < f then return {'stale', f} end
+redis.call('DEL', acct, inflight, pending)
+redis.call('HSET', acct, 'bal', ARGV[1], 'free', ARGV[2], 'ver', version, 'seq', 0)
+for i = 7, #ARGV do redis.call('SADD', inflight, ARGV[i]) end
+redis.call('EXPIRE', acct, ARGV[6])
+redis.call('EXPIRE', inflight, ARGV[6])
+return {'loaded'}

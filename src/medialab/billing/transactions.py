@@ -1,0 +1,165 @@
+"""The SQL transactions of billing, each run inside the caller's `session.begin()`.
+
+Each change first bumps `users.version`: that UPDATE takes the user's row lock, so a user's
+changes commit one at a time in version order, and the version tells the Redis cache which
+commits a snapshot holds. The guarded UPDATEs stay the last word on money even when Redis
+admitted the operation.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from medialab.billing import sql
+from medialab.billing.results import (
+    Charged,
+    ChargeResult,
+    CreditResult,
+    InsufficientFunds,
+    RefundResult,
+    UnknownOperation,
+    UnknownUser,
+)
+from medialab.db.models import Operation, User
+from medialab.domain.ledger import LedgerKind, charge_key, refund_key
+from medialab.domain.operations import JobState, OperationStatus, OperationType
+
+IN_FLIGHT_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
+HOLDING_STATUSES = (OperationStatus.FREE.value, OperationStatus.CHARGED.value)
+
+
+class DuplicateKey(Exception):
+    """The idempotency key is in the ledger already; raised to roll the transaction back."""
+
+
+async def bump_version(session: AsyncSession, user_id: int) -> int:
+    result = await session.execute(
+        update(User).where(User.id == user_id).values(version=User.version + 1).returning(User.version)
+    )
+    version = result.scalar_one_or_none()
+    if version is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    return version
+
+
+async def charge(
+    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, price: int,
+    task_id: str | None,
+) -> tuple[ChargeResult, int]:
+    version = await bump_version(session, user_id)
+    existing = await session.get(Operation, operation_id)
+    if existing is not None:
+        return await replay(session, existing), version
+    free_left = await sql.take_free_operation(session, user_id)
+    if free_left is not None:
+        session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
+                              status=OperationStatus.FREE.value, task_id=task_id))
+        await session.flush()
+        balance = await sql.current_balance(session, user_id)
+        return Charged(operation_id, user_id, kind.value, True, 0, balance, free_left), version
+    balance = await sql.move_balance(session, user_id, -price, floor=0)
+    if balance is None:
+        return InsufficientFunds(user_id, await sql.current_balance(session, user_id), price), version
+    session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=price,
+                          status=OperationStatus.CHARGED.value, task_id=task_id))
+    await session.flush()
+    await sql.append_entry(session, user_id=user_id, kind=LedgerKind.CHARGE, amount=-price,
+                           balance_after=balance, idempotency_key=charge_key(operation_id),
+                           operation_id=operation_id)
+    return Charged(operation_id, user_id, kind.value, False, price, balance, 0), version
+
+
+async def replay(session: AsyncSession, op: Operation) -> Charged:
+    user = await session.get(User, op.user_id)
+    assert user is not None
+    balance = await sql.current_balance(session, op.user_id)
+    return Charged(op.id, op.user_id, op.type, op.price == 0, op.price, balance,
+                   user.free_operations_left, replayed=True)
+
+
+async def find_operation(session: AsyncSession, operation_id: str, lock: bool = False) -> Operation:
+    query = select(Operation).where(Operation.id == operation_id)
+    op = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if op is None:
+        raise UnknownOperation(f"no operation {operation_id!r}")
+    return op
+
+
+async def refund(
+    session: AsyncSession, operation_id: str, reason: str | None, actor: str | None
+) -> tuple[RefundResult, int | None]:
+    """Gives back what the operation took; the version is None when nothing changed."""
+    op = await find_operation(session, operation_id)
+    version = await bump_version(session, op.user_id)
+    await session.refresh(op, with_for_update=True)  # re-read under the user's row lock
+    if op.status not in HOLDING_STATUSES:
+        balance = await sql.current_balance(session, op.user_id)
+        return RefundResult(op.id, op.user_id, False, balance=balance,
+                            note=f"nothing to refund: the operation is {op.status}"), None
+    was_free = op.status == OperationStatus.FREE
+    op.status = OperationStatus.REFUNDED.value
+    op.job_state = JobState.FAILED.value
+    op.error = reason or op.error
+    op.finished_at = op.finished_at or func.now()
+    await session.flush()
+    if was_free:
+        await sql.give_back_free_operation(session, op.user_id)
+        balance = await sql.current_balance(session, op.user_id)
+        return RefundResult(op.id, op.user_id, True, free_operation=True, balance=balance), version
+    balance = await sql.move_balance(session, op.user_id, op.price, floor=None)
+    assert balance is not None
+    await sql.append_entry(session, user_id=op.user_id, kind=LedgerKind.REFUND, amount=op.price,
+                           balance_after=balance, idempotency_key=refund_key(op.id),
+                           operation_id=op.id, actor=actor, reason=reason)
+    return RefundResult(op.id, op.user_id, True, amount=op.price, balance=balance), version
+
+
+async def credit(
+    session: AsyncSession, user_id: int, amount: int, idempotency_key: str, kind: LedgerKind,
+    payment_id: int | None, actor: str | None, reason: str | None,
+) -> tuple[CreditResult, int]:
+    version = await bump_version(session, user_id)
+    if await sql.key_in_ledger(session, idempotency_key):
+        raise DuplicateKey(idempotency_key)
+    balance = await sql.move_balance(session, user_id, amount, floor=None)
+    assert balance is not None
+    appended = await sql.append_entry(
+        session, user_id=user_id, kind=kind, amount=amount, balance_after=balance,
+        idempotency_key=idempotency_key, payment_id=payment_id, actor=actor, reason=reason,
+    )
+    if not appended:
+        raise DuplicateKey(idempotency_key)  # a concurrent caller committed it first
+    return CreditResult(user_id, True, amount, balance, idempotency_key), version
+
+
+async def settle(session: AsyncSession, operation_id: str) -> Operation | None:
+    """Marks the job delivered; None when it was not in flight (settled or compensated)."""
+    result = await session.execute(
+        update(Operation)
+        .where(Operation.id == operation_id, Operation.job_state.in_(IN_FLIGHT_STATES))
+        .values(job_state=JobState.DELIVERED.value, finished_at=func.now())
+        .returning(Operation.user_id)
+    )
+    if result.scalar_one_or_none() is None:
+        await find_operation(session, operation_id)  # raises for an unknown id
+        return None
+    return await find_operation(session, operation_id)
+
+
+async def snapshot(session: AsyncSession, user_id: int) -> tuple[int, int, int, list[str]]:
+    """(balance, free operations left, version, operations in flight) as SQL has them."""
+    row = (await session.execute(
+        select(User.free_operations_left, User.version).where(User.id == user_id)
+    )).first()
+    if row is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    balance = await sql.current_balance(session, user_id)
+    in_flight = (await session.execute(
+        select(Operation.id).where(
+            Operation.user_id == user_id,
+            Operation.status.in_(HOLDING_STATUSES),
+            Operation.job_state.in_(IN_FLIGHT_STATES),
+        )
+    )).scalars().all()
+    return balance, row.free_operations_left, row.version, list(in_flight)
