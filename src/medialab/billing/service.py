@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -81,8 +82,8 @@ class BillingService(UserDirectory):
             await self._confirm(user_id, step, version)
         else:
             # SQL decided otherwise (the cache was stale): SQL's answer stands, the cache follows.
-            await self.cache.undo(user_id, step)
-            await self.resync(user_id)
+            await self._best_effort(self.cache.undo(user_id, step), operation_id)
+            await self._best_effort(self.resync(user_id), operation_id)
         return result
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
@@ -157,10 +158,7 @@ class BillingService(UserDirectory):
         if op is None:
             return False
         if self.cache is not None:
-            try:
-                await self.cache.settle(op.user_id, op.id)
-            except REDIS_DOWN:
-                log.warning("redis unreachable: the reconciler will free the slot of %s", op.id)
+            await self._best_effort(self.cache.settle(op.user_id, op.id), op.id)
         return True
 
     async def _commit(self, step: Step | None, user_id: int, work):  # type: ignore[no-untyped-def]
@@ -170,22 +168,29 @@ class BillingService(UserDirectory):
                 return await work(session)
         except BaseException:
             if step is not None:
-                await self.cache.undo(user_id, step)  # type: ignore[union-attr]
+                await self._best_effort(self.cache.undo(user_id, step), step.member)  # type: ignore[union-attr]
             raise
 
     async def _settle_step(self, user_id: int, step: Step | None, changed: bool, version: int | None) -> None:
         if step is not None and changed and version is not None:
             await self._confirm(user_id, step, version)
         elif step is not None:
-            await self.cache.undo(user_id, step)  # type: ignore[union-attr]
+            await self._best_effort(self.cache.undo(user_id, step), step.member)  # type: ignore[union-attr]
         elif changed and self.cache is not None:
-            await self.resync(user_id)  # SQL changed while Redis had nothing to change
+            # SQL changed while Redis had nothing to change (it was down, or out of step).
+            await self._best_effort(self.resync(user_id), f"user {user_id}")
 
     async def _confirm(self, user_id: int, step: Step, version: int) -> None:
+        await self._best_effort(self.cache.confirm(user_id, step, version), step.member)  # type: ignore[union-attr]
+
+    @staticmethod
+    async def _best_effort(call: Awaitable[object], what: str) -> None:
+        """A cache update after SQL has decided: if Redis is away, the cache is rebuilt from SQL
+        when it comes back (a restart empties it) or repaired by the reconciler."""
         try:
-            await self.cache.confirm(user_id, step, version)  # type: ignore[union-attr]
+            await call
         except REDIS_DOWN:
-            log.warning("redis unreachable: the reconciler will pick up %s", step.member)
+            log.warning("redis unreachable: the cache will catch up on %s", what)
 
     async def _with_cache(self, user_id: int, call) -> Answer:  # type: ignore[no-untyped-def]
         """Runs a script; when the user's counters are not cached, loads them and runs it again."""

@@ -1,0 +1,1 @@
+"""Background generation: arq worker settings, the generation job, image providers, sweepers."""
