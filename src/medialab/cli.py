@@ -39,6 +39,49 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from arq.worker import run_worker
+
+    from medialab.jobs.worker import WorkerSettings, redis_settings
+
+    try:
+        connection = redis_settings(settings)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings})  # type: ignore[arg-type]
+    return 0
+
+
+def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from medialab.billing.audit import check_ledger
+    from medialab.billing.reconcile import reconcile
+    from medialab.services import Services
+
+    async def run() -> int:
+        services = await Services.open(settings)
+        try:
+            ledger = await check_ledger(services.sessions)
+            report = await reconcile(services.billing, repair=not args.no_repair)
+        finally:
+            await services.close()
+        for drift in ledger:
+            print(f"ledger drift: user {drift.user_id} (telegram {drift.telegram_id}) {drift.what}: "
+                  f"expected {drift.expected}, found {drift.actual}")
+        for cache_drift in report.drifts:
+            print(f"cache drift: user {cache_drift.user_id} {cache_drift.field}: "
+                  f"redis {cache_drift.cached}, sql {cache_drift.truth}")
+        print(f"checked {report.users_checked} cached user(s), {len(report.drifts)} cache drift(s), "
+              f"{report.repaired} repaired; ledger: {'ok' if not ledger else f'{len(ledger)} drift(s)'}")
+        if ledger:
+            raise CommandError(f"{len(ledger)} ledger drift(s) that only an operator can correct")
+        unrepaired = report.unrepaired or (report.drifts if args.no_repair else [])
+        if unrepaired:
+            raise CommandError(f"{len(unrepaired)} cache drift(s) left unrepaired")
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medialab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -51,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--revision", default="head")
     migrate.set_defaults(run=_migrate)
+
+    worker = commands.add_parser("worker", help="run the arq worker (needs REDIS_URL)")
+    worker.set_defaults(run=_worker)
+
+    reconcile = commands.add_parser("reconcile", help="check the ledger and repair the Redis cache from SQL")
+    reconcile.add_argument("--no-repair", action="store_true", help="only report")
+    reconcile.set_defaults(run=_reconcile)
     return parser
 
 
