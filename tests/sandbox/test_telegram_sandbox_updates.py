@@ -1,0 +1,139 @@
+"""The user's side of the sandbox: the updates it builds and their delivery to a webhook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BotCommand, Update
+from litestar import Litestar, Request, post
+
+from medialab.sandbox.serving import serve_in_loop
+from medialab.sandbox.telegram import BotApiSandbox
+
+USER = 6001
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+@dataclass
+class Webhook:
+    """A stand-in for our web app: records each body it gets with the secret header beside
+    it, and answers with the next of `replies` (a method call in the response) if any."""
+
+    url: str = ""
+    received: list[tuple[dict[str, Any], str | None]] = field(default_factory=list)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[Webhook]:
+    hook = Webhook()
+
+    @post("/telegram/webhook", status_code=200)
+    async def telegram_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        hook.received.append((await request.json(), request.headers.get(SECRET_HEADER)))
+        return hook.replies.pop(0) if hook.replies else {}
+
+    async with serve_in_loop(Litestar([telegram_webhook])) as base_url:
+        hook.url = f"{base_url}/telegram/webhook"
+        yield hook
+
+
+async def test_each_builder_update_reaches_the_webhook_and_parses(
+    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook, png: bytes
+) -> None:
+    url, received = webhook.url, webhook.received
+    assert await bot.set_webhook(url, secret_token="s3cret-token_1") is True
+    assert (await bot.get_webhook_info()).url == url
+    start = sandbox.command_update(USER, "start", language_code="en", first_name="Ann")
+    menu = await bot.send_message(USER, "Menu")
+    thumbnail, full = sandbox.add_file(png, "photos/file.jpg"), sandbox.add_file(png)
+    built = [
+        start,
+        sandbox.message_update(USER, "generate a cat"),
+        sandbox.photo_update(USER, [thumbnail, full], caption="edit", media_group_id="album1"),
+        sandbox.sticker_update(USER),
+        sandbox.callback_update(USER, "mode:generate"),
+        sandbox.pre_checkout_update(USER, "XTR", 100, "topup:100"),
+        sandbox.successful_payment_update(USER, "XTR", 100, "topup:100"),
+    ]
+    for update in built:
+        assert (await sandbox.deliver(update)).status_code == 200
+
+    assert received == [(update, "s3cret-token_1") for update in built]
+    ids = [update["update_id"] for update in built]
+    assert ids == sorted(set(ids))
+    parsed = [Update.model_validate(body) for body, _ in received]
+    command, text, photo, sticker, callback, pre_checkout, payment = parsed
+    assert command.message is not None and command.message.text == "/start"
+    assert command.message.entities is not None
+    assert command.message.entities[0].type == "bot_command"
+    assert text.message is not None and text.message.from_user is not None
+    assert text.message.from_user.language_code == "en"  # the user keeps their language
+    assert text.message.from_user.first_name == "Ann"
+    assert photo.message is not None and photo.message.photo is not None
+    assert [size.file_id for size in photo.message.photo] == [thumbnail, full]
+    assert photo.message.photo[-1].width == 320 and photo.message.media_group_id == "album1"
+    assert sticker.message is not None and sticker.message.sticker is not None
+    assert callback.callback_query is not None and callback.callback_query.data == "mode:generate"
+    assert callback.callback_query.message is not None
+    assert callback.callback_query.message.message_id == menu.message_id
+    assert pre_checkout.pre_checkout_query is not None
+    assert pre_checkout.pre_checkout_query.total_amount == 100
+    assert payment.message is not None and payment.message.successful_payment is not None
+    assert payment.message.successful_payment.invoice_payload == "topup:100"
+
+
+async def test_deliver_respects_allowed_updates_and_explicit_targets(
+    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook
+) -> None:
+    url, received = webhook.url, webhook.received
+    await bot.set_webhook(url, secret_token="abc", allowed_updates=["message", "callback_query"])
+    info = await bot.get_webhook_info()
+    assert info.allowed_updates == ["message", "callback_query"]
+    with pytest.raises(ValueError, match="pre_checkout_query"):
+        await sandbox.deliver(sandbox.pre_checkout_update(USER, "XTR", 10, "p"))
+    forged = sandbox.message_update(USER, "hi")
+    await sandbox.deliver(forged, webhook_url=url, secret_token="")
+    assert received == [(forged, None)]
+
+    assert await bot.delete_webhook() is True
+    assert (await bot.get_webhook_info()).url == ""
+    with pytest.raises(RuntimeError, match="setWebhook"):
+        await sandbox.deliver(sandbox.message_update(USER, "again"))
+
+
+async def test_a_method_in_the_webhook_response_is_performed(
+    sandbox: BotApiSandbox, webhook: Webhook
+) -> None:
+    reply_markup = {"inline_keyboard": [[{"text": "Меню", "callback_data": "mode:generate"}]]}
+    webhook.replies.append(
+        {"method": "sendMessage", "chat_id": USER, "text": "pong", "reply_markup": reply_markup}
+    )
+    await sandbox.deliver(sandbox.message_update(USER, "ping"), webhook_url=webhook.url)
+    assert sandbox.texts(USER) == ["pong"]
+    assert sandbox.calls("sendMessage")[0].params["reply_markup"] == reply_markup
+
+
+async def test_queries_are_answered_once(bot: Bot, sandbox: BotApiSandbox) -> None:
+    sandbox.message_update(USER, "/start")
+    await bot.send_message(USER, "Menu")
+    query = sandbox.callback_update(USER, "payment_menu")["callback_query"]
+    assert await bot.answer_callback_query(query["id"]) is True
+    with pytest.raises(TelegramBadRequest, match="query ID is invalid"):
+        await bot.answer_callback_query(query["id"])
+    checkout = sandbox.pre_checkout_update(USER, "XTR", 100, "topup:100")["pre_checkout_query"]
+    assert await bot.answer_pre_checkout_query(checkout["id"], ok=True) is True
+    answers = sandbox.calls("answerPreCheckoutQuery")
+    assert answers[0].params == {"pre_checkout_query_id": checkout["id"], "ok": True}
+
+
+async def test_commands_are_kept(bot: Bot) -> None:
+    commands = [BotCommand(command="start", description="Меню")]
+    assert await bot.set_my_commands(commands) is True
+    kept = await bot.get_my_commands()
+    assert [(command.command, command.description) for command in kept] == [("start", "Меню")]
