@@ -14,8 +14,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url, **kwargs)
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 20)
+    # 20 connections a process at most: PaaS databases often allow only a few dozen in all.
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(database_url, **kwargs)
 

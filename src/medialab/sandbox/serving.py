@@ -14,7 +14,7 @@ import uvicorn
 @asynccontextmanager
 async def serve_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serves app until the block ends; yields its base URL (port 0 picks a free port)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit it: without it, Nagle's algorithm and delayed ACKs add
     # ~40 ms to every request after the first on a keep-alive connection.

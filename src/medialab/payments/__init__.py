@@ -1,0 +1,1 @@
+"""Payments: the YooKassa API client and wire format, payment service, webhook handling, Stars."""
