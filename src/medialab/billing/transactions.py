@@ -21,7 +21,7 @@ from medialab.billing.results import (
     UnknownOperation,
     UnknownUser,
 )
-from medialab.db.models import Operation, User
+from medialab.db.models import Balance, Operation, User
 from medialab.domain.ledger import LedgerKind, charge_key, refund_key
 from medialab.domain.operations import JobState, OperationStatus, OperationType
 
@@ -148,13 +148,21 @@ async def settle(session: AsyncSession, operation_id: str) -> Operation | None:
 
 
 async def snapshot(session: AsyncSession, user_id: int) -> tuple[int, int, int, list[str]]:
-    """(balance, free operations left, version, operations in flight) as SQL has them."""
+    """(balance, free operations left, version, operations in flight) as SQL has them.
+
+    Balance, free operations and version come from ONE statement: under READ COMMITTED two
+    statements could straddle a commit, and a cache loaded as "version v" while holding commit
+    v+1 would count that commit twice when it is confirmed.
+    """
     row = (await session.execute(
-        select(User.free_operations_left, User.version).where(User.id == user_id)
+        select(User.free_operations_left, User.version, Balance.balance)
+        .join(Balance, Balance.user_id == User.id)
+        .where(User.id == user_id)
     )).first()
     if row is None:
         raise UnknownUser(f"no user with id {user_id}")
-    balance = await sql.current_balance(session, user_id)
+    # Jobs in flight may be read a moment later: the in-flight set is a set, so an operation
+    # committed in between is added once whichever of load or confirm sees it first.
     in_flight = (await session.execute(
         select(Operation.id).where(
             Operation.user_id == user_id,
@@ -162,4 +170,4 @@ async def snapshot(session: AsyncSession, user_id: int) -> tuple[int, int, int, 
             Operation.job_state.in_(IN_FLIGHT_STATES),
         )
     )).scalars().all()
-    return balance, row.free_operations_left, row.version, list(in_flight)
+    return row.balance, row.free_operations_left, row.version, list(in_flight)
