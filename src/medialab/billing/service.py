@@ -202,16 +202,26 @@ class BillingService(UserDirectory):
         raise RuntimeError(f"the cache of user {user_id} could not be loaded")
 
     async def load_cache(self, user_id: int, *, force: bool = False, expected_seq: int | None = None) -> str:
-        """Fills the cache from an SQL snapshot, reading again while the snapshot is stale."""
+        """Fills the cache from an SQL snapshot, reading again while the snapshot is stale.
+
+        A forced reload notes the cache's seq before reading SQL and writes only if no Redis
+        step (reserve, confirm, …) moved it since: such a step may hold a commit the snapshot
+        has not seen. Without an expected seq it reads again until its write lands.
+        """
         assert self.cache is not None
-        for _ in range(10):
+        for _ in range(20):
+            seq = expected_seq
+            if force and seq is None:
+                cached = await self.cache.snapshot(user_id)
+                seq = cached.seq if cached is not None else None
             async with self._sessions() as session:
                 balance, free, version, in_flight = await tx.snapshot(session, user_id)
             answer = await self.cache.load(user_id, balance, free, version, in_flight,
-                                           force=force, expected_seq=expected_seq)
-            if answer.status != "stale":
-                return answer.status
-        raise RuntimeError(f"the cache of user {user_id} stayed behind its floor")
+                                           force=force, expected_seq=seq)
+            if answer.status == "stale" or (answer.status == "moved" and expected_seq is None):
+                continue
+            return answer.status
+        raise RuntimeError(f"the cache of user {user_id} could not be loaded from SQL")
 
     async def resync(self, user_id: int) -> None:
         """Replaces the user's cache with SQL's numbers."""

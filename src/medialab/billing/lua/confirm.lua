@@ -7,7 +7,11 @@
 -- Answers {"confirmed"} | {"included"} | {"applied"} | {"cache_missing"}
 local acct, inflight, pending, floor = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local version = tonumber(ARGV[2])
-if redis.call('ZREM', pending, ARGV[1]) == 1 then return {'confirmed'} end
+if redis.call('ZREM', pending, ARGV[1]) == 1 then
+  -- seq moves so that a forced reload that read SQL before this commit cannot overwrite it.
+  redis.call('HINCRBY', acct, 'seq', 1)
+  return {'confirmed'}
+end
 if redis.call('EXISTS', acct) == 0 then
   -- Whoever loads the cache next must read a snapshot that holds this commit.
   if version > tonumber(redis.call('GET', floor) or '0') then redis.call('SET', floor, version) end
