@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from medialab.billing.cache import BalanceCache
 from medialab.billing.service import BillingService
+from medialab.bot.notifier import LogNotifier, Notifier, TelegramNotifier
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis, redis_client
 from medialab.settings import Settings
+
+
+def create_bot(settings: Settings) -> Bot | None:
+    """The Bot talks to TELEGRAM_API_URL (a local Bot API server in tests and the demo)."""
+    if not settings.telegram_bot_token:
+        return None
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(settings.telegram_bot_token, session=session)
 
 
 @dataclass
@@ -21,6 +34,10 @@ class Services:
     sessions: async_sessionmaker[AsyncSession]
     redis: Redis
     billing: BillingService
+    # The job queue shares the Redis connection pool.
+    arq: ArqRedis
+    bot: Bot | None
+    notifier: Notifier
     embedded_redis: EmbeddedRedis | None = field(default=None)
 
     @classmethod
@@ -30,9 +47,14 @@ class Services:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         billing = BillingService(sessions, settings, BalanceCache(redis))
-        return cls(settings, engine, sessions, redis, billing, embedded)
+        arq = ArqRedis(pool_or_conn=redis.connection_pool)
+        bot = create_bot(settings)
+        notifier: Notifier = TelegramNotifier(bot) if bot is not None else LogNotifier()
+        return cls(settings, engine, sessions, redis, billing, arq, bot, notifier, embedded)
 
     async def close(self) -> None:
+        if self.bot is not None:
+            await self.bot.session.close()
         await self.redis.aclose()
         await self.engine.dispose()
         if self.embedded_redis is not None:

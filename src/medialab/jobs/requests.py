@@ -1,0 +1,33 @@
+"""What the bot hands to a worker: one job per operation, its arq job id the operation id, so
+enqueueing the same operation twice runs it once."""
+
+from __future__ import annotations
+
+import msgspec
+from arq.connections import ArqRedis
+
+GENERATION_JOB = "generate_image"
+
+
+class GenerationRequest(msgspec.Struct, frozen=True):
+    operation_id: str
+    # users.id (billing's key) and the Telegram id (the chat to deliver to).
+    user_id: int
+    telegram_id: int
+    operation_type: str
+    language: str = "ru"
+    prompt: str | None = None
+    # Telegram file ids of the input photos; the worker fetches them with getFile.
+    photo_file_ids: tuple[str, ...] = ()
+    # add_text never touches billing: nothing to settle or refund.
+    billed: bool = True
+
+
+async def enqueue_generation(arq: ArqRedis, request: GenerationRequest) -> bool:
+    """True when queued now; False when a job with this operation id already exists."""
+    job = await arq.enqueue_job(GENERATION_JOB, msgspec.to_builtins(request), _job_id=request.operation_id)
+    return job is not None
+
+
+def request_from_job(payload: dict) -> GenerationRequest:  # type: ignore[type-arg]
+    return msgspec.convert(payload, GenerationRequest)
