@@ -61,10 +61,10 @@ class BalanceCache:
         args = [operation_id, "free" if free else "paid", price, MARKER_TTL]
         return await self._run("release", [k.acct, k.inflight, k.pending, marker], args)
 
-    async def settle(self, user_id: int, operation_id: str) -> Answer:
+    async def settle(self, user_id: int, operation_id: str, version: int) -> Answer:
         k = keys.user_keys(user_id)
         marker = keys.operation_marker(user_id, operation_id)
-        return await self._run("settle", [k.acct, k.inflight, marker], [operation_id])
+        return await self._run("settle", [k.acct, k.inflight, marker, k.floor], [operation_id, version])
 
     async def credit(self, user_id: int, idempotency_key: str, amount: int) -> Answer:
         k = keys.user_keys(user_id)

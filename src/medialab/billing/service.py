@@ -154,11 +154,12 @@ class BillingService(UserDirectory):
     async def settle_operation(self, operation_id: str) -> bool:
         """The job was delivered: frees its in-flight slot. False when it was not in flight."""
         async with self._sessions.begin() as session:
-            op = await tx.settle(session, operation_id)
-        if op is None:
+            settled = await tx.settle(session, operation_id)
+        if settled is None:
             return False
+        op, version = settled
         if self.cache is not None:
-            await self._best_effort(self.cache.settle(op.user_id, op.id), op.id)
+            await self._best_effort(self.cache.settle(op.user_id, op.id, version), op.id)
         return True
 
     async def _commit(self, step: Step | None, user_id: int, work):  # type: ignore[no-untyped-def]

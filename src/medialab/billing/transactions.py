@@ -133,18 +133,24 @@ async def credit(
     return CreditResult(user_id, True, amount, balance, idempotency_key), version
 
 
-async def settle(session: AsyncSession, operation_id: str) -> Operation | None:
-    """Marks the job delivered; None when it was not in flight (settled or compensated)."""
+async def settle(session: AsyncSession, operation_id: str) -> tuple[Operation, int] | None:
+    """Marks the job delivered; None when it was not in flight (settled or compensated).
+
+    The user's version moves too: a cache rebuilt from a snapshot taken before this commit
+    would otherwise bring the job back as in flight.
+    """
     result = await session.execute(
         update(Operation)
         .where(Operation.id == operation_id, Operation.job_state.in_(IN_FLIGHT_STATES))
         .values(job_state=JobState.DELIVERED.value, finished_at=func.now())
         .returning(Operation.user_id)
     )
-    if result.scalar_one_or_none() is None:
+    user_id = result.scalar_one_or_none()
+    if user_id is None:
         await find_operation(session, operation_id)  # raises for an unknown id
         return None
-    return await find_operation(session, operation_id)
+    version = await bump_version(session, user_id)
+    return await find_operation(session, operation_id), version
 
 
 async def snapshot(session: AsyncSession, user_id: int) -> tuple[int, int, int, list[str]]:

@@ -9,6 +9,9 @@ if redis.call('EXISTS', acct) == 1 then
   if ARGV[4] ~= '1' then return {'exists'} end
   -- A repair: refuse when a reservation happened since the caller looked (seq moved on).
   if ARGV[5] ~= '' and redis.call('HGET', acct, 'seq') ~= ARGV[5] then return {'moved'} end
+  -- seq restarts at 0 on each load, so it can match by chance: never go back to an older version.
+  local cached = tonumber(redis.call('HGET', acct, 'ver') or '0')
+  if version < cached then return {'stale', cached} end
 end
 -- A committed SQL change that could not reach the cache (it was missing) raised the floor;
 -- a snapshot older than that would silently drop it.
