@@ -206,3 +206,26 @@ async def test_redis_down_charges_on_sql_and_the_cache_catches_up(
     again = await billing.charge_operation(user_id, "generate")
     assert isinstance(again, Charged) and again.balance == 1000
     await assert_books_and_cache_agree(billing, sessions)
+
+
+@pytest.mark.parametrize("free_operations", [0, 1])
+async def test_a_charge_repeated_after_its_marker_expired_is_answered_from_sql_once(
+    free_operations: int, sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis
+) -> None:
+    """The operation markers live 7 days, the account 30: a retried charge whose marker is gone
+    reserves again in Redis, finds the operation in SQL, and is answered as a replay."""
+    billing = BillingService(sessions, settings.with_overrides(free_operations_count=free_operations), BalanceCache(redis))
+    user = await billing.get_or_create_user(1)
+    await billing.add_balance(user.user_id, 2 * PRICE, "t-1")
+    first = await billing.charge_operation(user.user_id, "generate", operation_id="op-1")
+    assert isinstance(first, Charged) and first.paid_with_free == bool(free_operations)
+    for marker in await redis.keys("*op:op-1*"):
+        await redis.delete(marker)
+
+    again = await billing.charge_operation(user.user_id, "generate", operation_id="op-1")
+
+    assert isinstance(again, Charged) and again.replayed and again.operation_id == "op-1"
+    info = await billing.get_user_info(1)
+    assert info is not None
+    assert (info.balance, info.free_operations_left) == (2 * PRICE - (0 if free_operations else PRICE), 0)
+    await assert_books_and_cache_agree(billing, sessions)

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from medialab.billing import keys
 
@@ -38,6 +39,13 @@ class BalanceCache:
         }
 
     async def _run(self, name: str, keys_: list[str], args: list[Any]) -> Answer:
+        # The script object reloads itself once on NOSCRIPT; a second SCRIPT FLUSH landing
+        # between its reload and its call must not fail the caller either.
+        for _ in range(2):
+            try:
+                return _decode(await self._scripts[name](keys=keys_, args=args))
+            except NoScriptError:
+                continue
         return _decode(await self._scripts[name](keys=keys_, args=args))
 
     async def load(

@@ -73,11 +73,16 @@ class BillingService(UserDirectory):
             return await self._confirm_refusal(user_id, kind, operation_id, task_id)
         if answer.status == "replayed":
             return await self._sql_charge(user_id, kind, operation_id, task_id)
-        step = Step.reservation(user_id, operation_id, answer.values[0] == "free", self.price)
-        result, version = await self._commit(step, user_id, lambda s: tx.charge(
-            s, user_id, kind, operation_id, self.price, task_id))
-        agrees = isinstance(result, Charged) and not result.replayed and (
-            result.paid_with_free == (answer.values[0] == "free"))
+        free = answer.values[0] == "free"
+        step = Step.reservation(user_id, operation_id, free, self.price)
+        try:
+            result, version = await self._commit(step, user_id, lambda s: self._charge_in_sql(
+                s, user_id, kind, operation_id, task_id, free))
+        except tx.OperationExists:
+            # Charged before, its Redis marker gone: the undo also dropped its in-flight slot.
+            await self._best_effort(self.resync(user_id), operation_id)
+            return await self._sql_charge(user_id, kind, operation_id, task_id)
+        agrees = isinstance(result, Charged) and not result.replayed and result.paid_with_free == free
         if agrees:
             await self._confirm(user_id, step, version)
         else:
@@ -85,6 +90,15 @@ class BillingService(UserDirectory):
             await self._best_effort(self.cache.undo(user_id, step), operation_id)
             await self._best_effort(self.resync(user_id), operation_id)
         return result
+
+    async def _charge_in_sql(
+        self, session: AsyncSession, user_id: int, kind: OperationType, operation_id: str,
+        task_id: str | None, free: bool,
+    ) -> tuple[ChargeResult, int]:
+        fast = await tx.charge_as_cached(session, user_id, kind, operation_id, self.price, task_id, free)
+        if fast is not None:
+            return fast
+        return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:

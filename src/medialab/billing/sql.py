@@ -34,6 +34,33 @@ async def take_free_operation(session: AsyncSession, user_id: int) -> int | None
     return result.scalar_one_or_none()
 
 
+async def bump_version_if(session: AsyncSession, user_id: int, take_free: bool) -> tuple[int, int] | None:
+    """One statement for the common charge: bumps the version and, as the cache decided,
+    takes a free operation (when there is one) or asserts there is none left. None when SQL
+    disagrees with that decision. Answers (version, free operations left)."""
+    statement = update(users).where(users.c.id == user_id)
+    values: dict[str, Any] = {"version": users.c.version + 1}
+    if take_free:
+        statement = statement.where(users.c.free_operations_left > 0)
+        values |= {"free_operations_left": users.c.free_operations_left - 1, "updated_at": func.now()}
+    else:
+        statement = statement.where(users.c.free_operations_left == 0)
+    row = (await session.execute(
+        statement.values(**values).returning(users.c.version, users.c.free_operations_left)
+    )).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def insert_operation(
+    session: AsyncSession, *, operation_id: str, user_id: int, kind: str, price: int, status: str,
+    task_id: str | None,
+) -> bool:
+    """False when an operation with this id exists (a replay that the cache did not catch)."""
+    statement = insert_ignoring_conflicts(session, operations, "id").values(
+        id=operation_id, user_id=user_id, type=kind, price=price, status=status, task_id=task_id)
+    return (await session.execute(statement.returning(operations.c.id))).first() is not None
+
+
 async def give_back_free_operation(session: AsyncSession, user_id: int) -> int:
     result = await session.execute(
         update(users)

@@ -33,6 +33,10 @@ class DuplicateKey(Exception):
     """The idempotency key is in the ledger already; raised to roll the transaction back."""
 
 
+class OperationExists(Exception):
+    """The operation id was charged before; raised to roll the transaction back."""
+
+
 async def bump_version(session: AsyncSession, user_id: int) -> int:
     result = await session.execute(
         update(User).where(User.id == user_id).values(version=User.version + 1).returning(User.version)
@@ -68,6 +72,34 @@ async def charge(
                            balance_after=balance, idempotency_key=charge_key(operation_id),
                            operation_id=operation_id)
     return Charged(operation_id, user_id, kind.value, False, price, balance, 0), version
+
+
+async def charge_as_cached(
+    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, price: int,
+    task_id: str | None, paid_with_free: bool,
+) -> tuple[ChargeResult, int] | None:
+    """The charge the Redis cache admitted, in four statements instead of six; None when SQL
+    disagrees with the cache about free operations (the caller then runs `charge`)."""
+    bumped = await sql.bump_version_if(session, user_id, take_free=paid_with_free)
+    if bumped is None:
+        return None
+    version, free_left = bumped
+    if paid_with_free:
+        balance = await sql.current_balance(session, user_id)
+        status, taken = OperationStatus.FREE, 0
+    else:
+        moved = await sql.move_balance(session, user_id, -price, floor=0)
+        if moved is None:
+            return InsufficientFunds(user_id, await sql.current_balance(session, user_id), price), version
+        balance, status, taken = moved, OperationStatus.CHARGED, price
+    if not await sql.insert_operation(session, operation_id=operation_id, user_id=user_id, kind=kind.value,
+                                      price=taken, status=status.value, task_id=task_id):
+        raise OperationExists(operation_id)
+    if not paid_with_free:
+        await sql.append_entry(session, user_id=user_id, kind=LedgerKind.CHARGE, amount=-price,
+                               balance_after=balance, idempotency_key=charge_key(operation_id),
+                               operation_id=operation_id)
+    return Charged(operation_id, user_id, kind.value, paid_with_free, taken, balance, free_left), version
 
 
 async def replay(session: AsyncSession, op: Operation) -> Charged:
