@@ -42,13 +42,14 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from arq.worker import run_worker
 
-    from medialab.jobs.worker import WorkerSettings, redis_settings
+    from medialab.jobs.worker import WorkerSettings, redis_settings, worker_limits
 
     try:
         connection = redis_settings(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings})  # type: ignore[arg-type]
+    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings},  # type: ignore[arg-type]
+               **worker_limits(settings))
     return 0
 
 
