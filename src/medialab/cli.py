@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -48,6 +49,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         connection = redis_settings(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    # arq configures no logging when run this way: without this, a worker says nothing.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every poll of fal otherwise
     run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings},  # type: ignore[arg-type]
                **worker_limits(settings))
     return 0

@@ -142,3 +142,23 @@ def run_worker(job_settings: Settings) -> RunWorker:
         return worker
 
     return run
+
+
+WorkerContext = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def worker_context(job_settings: Settings) -> AsyncIterator[WorkerContext]:
+    """The ctx a worker's start-up builds, for running a job function by hand (a second run of
+    the same job, a given try number)."""
+    opened: list[dict[str, Any]] = []
+
+    async def make(settings: Settings | None = None) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"settings": settings or job_settings}
+        await WorkerSettings.on_startup(ctx)
+        opened.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in opened:
+        await WorkerSettings.on_shutdown(ctx)
