@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import msgspec
+
 from medialab.billing.audit import check_ledger
-from medialab.jobs import job_state
+from medialab.jobs import job_cache, job_state
 from medialab.jobs.compensation import SweepReport, compensate, stuck_after, sweep_stuck_operations
+from medialab.jobs.generation import generate_image
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
-from .conftest import RunWorker
+from .conftest import RunWorker, WorkerContext
 from .scenario import account, charged_request, entries, in_flight, operation, queued
 
 USER = 5301
@@ -88,4 +91,26 @@ async def test_a_settled_operation_cannot_be_compensated_nor_a_compensated_one_s
     assert not await services.billing.settle_operation(failed.operation_id)
     assert (await operation(services, failed.operation_id)).job_state == "failed"
     assert await job_state.start_attempt(services.sessions, failed.operation_id) is None
+    assert await check_ledger(services.sessions) == []
+
+
+async def test_a_job_that_died_between_delivery_and_settling_is_settled_not_sent_again(
+    services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, worker_context: WorkerContext
+) -> None:
+    rerun = await charged_request(services, telegram, USER)
+    swept = await charged_request(services, telegram, USER + 1)
+    for request in (rerun, swept):  # what such a job leaves: running, its image delivered
+        await job_state.start_attempt(services.sessions, request.operation_id)
+        await job_cache.mark_delivered(services.redis, request.operation_id)
+
+    assert await generate_image(await worker_context(), msgspec.to_builtins(rerun)) == "delivered"
+    later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
+    assert await sweep_stuck_operations(services, now=later) == SweepReport(settled=1)
+
+    for request in (rerun, swept):
+        op = await operation(services, request.operation_id)
+        assert (op.status, op.job_state) == ("charged", "delivered")
+        assert await entries(services, request.operation_id) == [("charge", -1000)]
+        assert await in_flight(services, request.user_id) == frozenset()
+    assert fal_sandbox.requests == [] and telegram.calls("sendPhoto") == [] and telegram.calls("sendMessage") == []
     assert await check_ledger(services.sessions) == []

@@ -10,6 +10,7 @@ a failed operation still holding its payment; the sweeper finds those and finish
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ import msgspec
 
 from medialab.billing.results import RefundResult
 from medialab.bot.notifier import NotDelivered
-from medialab.jobs import job_state
+from medialab.jobs import job_cache, job_state
 from medialab.jobs.job_state import Recipient
 
 if TYPE_CHECKING:
@@ -80,29 +81,45 @@ async def _tell(services: Services, recipient: Recipient, refund: RefundResult) 
 class SweepReport(msgspec.Struct, frozen=True):
     compensated: int = 0
     finished: int = 0  # refunds of claimed operations that an earlier process left undone
+    settled: int = 0  # delivered by a job that died before it settled
     errors: int = 0
 
 
 async def sweep_stuck_operations(services: Services, now: datetime | None = None) -> SweepReport:
-    """Compensates operations whose job was lost: stuck queued or running past `stuck_after`."""
-    now = now or job_state.utcnow()
-    finished = compensated = errors = 0
+    """Finishes what dead jobs left: operations stuck queued or running past `stuck_after` are
+    compensated (or settled, when their image did reach the user), interrupted refunds done."""
+    counts = {"compensated": 0, "finished": 0, "settled": 0, "errors": 0}
     for operation_id in await job_state.claimed_but_not_refunded(services.sessions):
-        try:
-            refund = await give_back(services, operation_id, "compensation interrupted; finished by the sweeper")
-            finished += refund.refunded
-        except Exception:
-            errors += 1
-            log.exception("sweeper could not finish the refund of %s", operation_id)
-    cutoff = now - stuck_after(services.settings)
+        await _sweep_one(counts, operation_id, _finish_refund(services, operation_id))
+    cutoff = (now or job_state.utcnow()) - stuck_after(services.settings)
     for operation_id in await job_state.stuck_since(services.sessions, cutoff):
-        reason = f"lost: no result within JOB_TIMEOUT ({services.settings.job_timeout}s)"
-        try:
-            compensated += (await compensate(services, operation_id, reason)) is not None
-        except Exception:
-            errors += 1
-            log.exception("sweeper could not compensate %s", operation_id)
-    if compensated or finished or errors:
-        log.warning("sweeper: %d lost job(s) compensated, %d interrupted refund(s) finished, %d error(s)",
-                    compensated, finished, errors)
-    return SweepReport(compensated, finished, errors)
+        await _sweep_one(counts, operation_id, _end_lost_job(services, operation_id))
+    report = SweepReport(**counts)
+    if report != SweepReport():
+        log.warning("sweeper: %s", report)
+    return report
+
+
+async def _finish_refund(services: Services, operation_id: str) -> str | None:
+    refund = await give_back(services, operation_id, "compensation interrupted; finished by the sweeper")
+    return "finished" if refund.refunded else None
+
+
+async def _end_lost_job(services: Services, operation_id: str) -> str | None:
+    if await job_cache.was_delivered(services.redis, operation_id):
+        # Its job delivered the image and died before settling: settle, do not refund.
+        return "settled" if await services.billing.settle_operation(operation_id) else None
+    reason = f"lost: no result within JOB_TIMEOUT ({services.settings.job_timeout}s)"
+    return "compensated" if await compensate(services, operation_id, reason) is not None else None
+
+
+async def _sweep_one(counts: dict[str, int], operation_id: str, step: Awaitable[str | None]) -> None:
+    # One operation that cannot be finished now (the database hiccups) must not stop the rest.
+    try:
+        done = await step
+    except Exception:
+        counts["errors"] += 1
+        log.exception("sweeper could not finish operation %s", operation_id)
+        return
+    if done is not None:
+        counts[done] += 1

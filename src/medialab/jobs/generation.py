@@ -100,8 +100,6 @@ async def _run_unbilled(services: Services, request: GenerationRequest, job_try:
         _retry_if_in_time(services.settings, failure, job_try, deadline, operation_id)
         log.warning("%s %s failed for good: %s", request.operation_type, operation_id, failure.message)
         outcome = None
-    else:
-        await job_cache.mark_delivered(services.redis, operation_id)
     await job_cache.forget_image(services.redis, operation_id)
     return outcome.value if outcome is not None else "failed"
 
@@ -132,6 +130,8 @@ async def _make_and_deliver(
     services: Services, request: GenerationRequest, timeout: float, check_still_ours: bool
 ) -> Outcome:
     operation_id = request.operation_id
+    if await job_cache.was_delivered(services.redis, operation_id):
+        return Outcome.DELIVERED  # an earlier run sent it and died before settling: not twice
     image = await job_cache.kept_image(services.redis, operation_id)
     if image is None:
         image = await _make(services, request, timeout)
@@ -148,7 +148,10 @@ async def _make_and_deliver(
         raise JobFailure(f"delivery failed: {exc}", retryable=True) from None
     except TelegramBadRequest as exc:
         raise JobFailure(f"Telegram refused the result: {exc.message}", retryable=False) from None
-    return Outcome.DELIVERED if delivered else Outcome.REFUSED
+    if not delivered:
+        return Outcome.REFUSED
+    await job_cache.mark_delivered(services.redis, operation_id)
+    return Outcome.DELIVERED
 
 
 async def _make(services: Services, request: GenerationRequest, timeout: float) -> ImageResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from arq import cron
 from arq.connections import RedisSettings
 
@@ -38,7 +39,7 @@ async def reconcile_cache(ctx: dict[str, Any]) -> dict[str, int]:
 async def sweep_lost_jobs(ctx: dict[str, Any]) -> dict[str, int]:
     """Every minute: compensate operations whose job was lost (worker killed, queue lost)."""
     report = await sweep_stuck_operations(ctx["services"])
-    return {"compensated": report.compensated, "finished": report.finished, "errors": report.errors}
+    return msgspec.structs.asdict(report)
 
 
 def worker_limits(settings: Settings) -> dict[str, Any]:
