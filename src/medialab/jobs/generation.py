@@ -81,7 +81,7 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
             return outcome.value
         if outcome is Outcome.TAKEN:
             return "skipped"
-        reason = "the result could not be delivered: the user blocked the bot"
+        reason = "the result could not be delivered: the user blocked the bot (or the chat is gone)"
     recipient = job_state.Recipient(request.telegram_id, request.language)
     await compensate(services, operation_id, reason, recipient)
     await job_cache.forget_image(services.redis, operation_id)
