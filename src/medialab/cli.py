@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -42,13 +43,17 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from arq.worker import run_worker
 
-    from medialab.jobs.worker import WorkerSettings, redis_settings
+    from medialab.jobs.worker import WorkerSettings, redis_settings, worker_limits
 
     try:
         connection = redis_settings(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings})  # type: ignore[arg-type]
+    # arq configures no logging when run this way: without this, a worker says nothing.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every poll of fal otherwise
+    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings},  # type: ignore[arg-type]
+               **worker_limits(settings))
     return 0
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medialab.domain.money import Kopecks, MoneyError, rubles
+from medialab.domain.operations import BILLABLE_TYPES
 
 YOOKASSA_PUBLISHED_RANGES = (
     "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,"
@@ -67,6 +68,32 @@ def _ids(raw: str) -> frozenset[int]:
         return frozenset(int(p) for p in (p.strip() for p in raw.split(",")) if p)
     except ValueError:
         raise ValueError(f"must be a comma list of Telegram ids, got {raw!r}") from None
+
+
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _model_ids(raw: str) -> tuple[tuple[str, str], ...]:
+    """`mode=model/id,…`: fal model ids that replace the defaults of some modes."""
+    pairs = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        mode, sep, model = (piece.strip() for piece in part.partition("="))
+        if not sep or not mode or not model:
+            raise ValueError(f"expected mode=model_id, got {part!r}")
+        if mode not in BILLABLE_TYPES:
+            known = ", ".join(sorted(BILLABLE_TYPES))
+            raise ValueError(f"{mode!r} is not a mode fal runs; use one of {known}")
+        pairs.append((mode, model))
+    return tuple(pairs)
 
 
 def _currency(raw: str) -> str:
@@ -141,9 +168,12 @@ class Settings:
     yookassa_trusted_proxies: tuple[Network, ...] = _setting("YOOKASSA_TRUSTED_PROXIES", "", _networks)
     fal_key: str | None = _setting("FAL_KEY", None, secret=True)
     fal_api_url: str = _setting("FAL_API_URL", "https://queue.fal.run", _url(("https", "http")))
+    fal_models: tuple[tuple[str, str], ...] = _setting("FAL_MODELS", "", _model_ids)
+    fal_poll_interval: float = _setting("FAL_POLL_INTERVAL", "1", _seconds)
     admin_telegram_ids: frozenset[int] = _setting("ADMIN_TELEGRAM_IDS", "", _ids)
     max_jobs_in_flight: int = _setting("MAX_JOBS_IN_FLIGHT", "2", _whole(1))
     job_timeout: int = _setting("JOB_TIMEOUT", "300", _whole(1))
+    job_retry_delay: float = _setting("JOB_RETRY_DELAY", "5", _seconds)
     host: str = _setting("HOST", "0.0.0.0")
     port: int = _setting("PORT", "8000", _whole(0))
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from redis.asyncio import Redis
 
+from conftest import REDIS_TEST_URL
 from medialab.jobs.providers.fal import FalProvider
+from medialab.jobs.worker import WorkerSettings, worker_limits
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
+from medialab.sandbox.telegram import BotApiSandbox
+from medialab.services import Services
+from medialab.settings import Settings
 
 FAL_KEY = "fal-test-key-5f1e9c0d:do-not-leak"
 
@@ -44,3 +52,113 @@ async def make_fal(fal_url: str) -> AsyncIterator[Callable[..., FalProvider]]:
 @pytest.fixture
 def fal(make_fal: Callable[..., FalProvider]) -> FalProvider:
     return make_fal()
+
+
+# ---- generation jobs: the Bot API stand-in, the worker's settings and an in-process worker ----
+
+BOT_TOKEN = "424242:jobs-TEST_token-never-in-logs"
+
+
+class TelegramFront:
+    """Telegram's front door before the Bot API stand-in: `fail_next` makes the next calls of a
+    method answer 502 Bad Gateway (Telegram's answer in an outage) without reaching the Bot API."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._failing: dict[str, int] = {}
+        self.refused: list[str] = []
+
+    def fail_next(self, method: str, times: int) -> None:
+        self._failing[method.lower()] = times
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        method = scope.get("path", "").rsplit("/", 1)[-1].lower() if scope["type"] == "http" else ""
+        if self._failing.get(method, 0) > 0:
+            self._failing[method] -= 1
+            self.refused.append(method)
+            body = b'{"ok":false,"error_code":502,"description":"Bad Gateway"}'
+            await send({"type": "http.response.start", "status": 502,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def telegram() -> BotApiSandbox:
+    return BotApiSandbox(BOT_TOKEN)
+
+
+@pytest.fixture
+def telegram_front(telegram: BotApiSandbox) -> TelegramFront:
+    return TelegramFront(telegram.app)
+
+
+@pytest.fixture
+async def telegram_url(telegram_front: TelegramFront) -> AsyncIterator[str]:
+    async with serve_in_loop(telegram_front) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def job_settings(settings: Settings, fal_url: str, telegram_url: str) -> Settings:
+    """The worker's settings: both stand-ins, fal polled every 10 ms, retries 50 ms apart.
+    Users get no free operations here, so that operations are paid from the balance."""
+    return settings.with_overrides(
+        redis_url=REDIS_TEST_URL, telegram_bot_token=BOT_TOKEN, telegram_api_url=telegram_url,
+        fal_key=FAL_KEY, fal_api_url=fal_url, fal_poll_interval=0.01, job_retry_delay=0.05,
+        job_timeout=30, free_operations_count=0,
+    )
+
+
+@pytest.fixture
+async def services(job_settings: Settings, redis: Redis) -> AsyncIterator[Services]:
+    """The web side's clients (billing, the arq queue) on the test's Redis db, emptied."""
+    opened = await Services.open(job_settings)
+    yield opened
+    await opened.close()
+
+
+RunWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+def run_worker(job_settings: Settings) -> RunWorker:
+    """Runs an arq worker (WorkerSettings' functions, our limits) until the queue is empty,
+    retries included; no cron jobs, as tests call the sweeper themselves."""
+
+    async def run(settings: Settings | None = None) -> Worker:
+        chosen = settings or job_settings
+        worker = Worker(
+            functions=WorkerSettings.functions, on_startup=WorkerSettings.on_startup,
+            on_shutdown=WorkerSettings.on_shutdown, redis_settings=RedisSettings.from_dsn(REDIS_TEST_URL),
+            burst=True, poll_delay=0.01, ctx={"settings": chosen}, max_tries=WorkerSettings.max_tries,
+            handle_signals=False, **worker_limits(chosen),
+        )
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+        return worker
+
+    return run
+
+
+WorkerContext = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def worker_context(job_settings: Settings) -> AsyncIterator[WorkerContext]:
+    """The ctx a worker's start-up builds, for running a job function by hand (a second run of
+    the same job, a given try number)."""
+    opened: list[dict[str, Any]] = []
+
+    async def make(settings: Settings | None = None) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"settings": settings or job_settings}
+        await WorkerSettings.on_startup(ctx)
+        opened.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in opened:
+        await WorkerSettings.on_shutdown(ctx)

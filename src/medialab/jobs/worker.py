@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from arq import cron
 from arq.connections import RedisSettings
 
 from medialab.billing.reconcile import reconcile
+from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
+from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.services import Services
 from medialab.settings import Settings
 
@@ -33,6 +36,17 @@ async def reconcile_cache(ctx: dict[str, Any]) -> dict[str, int]:
     return {"checked": report.users_checked, "drifts": len(report.drifts), "repaired": report.repaired}
 
 
+async def sweep_lost_jobs(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every minute: compensate operations whose job was lost (worker killed, queue lost)."""
+    report = await sweep_stuck_operations(ctx["services"])
+    return msgspec.structs.asdict(report)
+
+
+def worker_limits(settings: Settings) -> dict[str, Any]:
+    """Worker options that come from the settings, not from the class below."""
+    return {"job_timeout": arq_job_timeout(settings)}
+
+
 def redis_settings(settings: Settings) -> RedisSettings:
     if settings.redis_url is None:
         raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis")
@@ -40,8 +54,14 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 
 class WorkerSettings:
-    functions: list[Any] = []
-    cron_jobs = [cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300)]
+    functions: list[Any] = [generate_image]
+    cron_jobs = [
+        cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300),
+        cron(sweep_lost_jobs, second=30, run_at_startup=True, unique=True, timeout=300),
+    ]
+    # A job's last try compensates instead of retrying; arq's own limit only stops jobs whose
+    # worker died on that last try, and the sweeper compensates those.
+    max_tries = MAX_TRIES
     on_startup = startup
     on_shutdown = shutdown
     # arq reads redis_settings at start; `medialab worker` fills it from the settings.

@@ -1,0 +1,78 @@
+"""What the bot does before a job runs (a user writes, the operation is charged, the job is
+queued), and reading back what the job left in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from io import BytesIO
+
+from PIL import Image
+from sqlalchemy import select
+
+from medialab.billing.results import Charged
+from medialab.billing.service import BillingService
+from medialab.db.models import LedgerEntry, Operation
+from medialab.jobs.requests import GenerationRequest, enqueue_generation
+from medialab.sandbox.telegram import BotApiSandbox
+from medialab.services import Services
+
+TOP_UP = 10_000  # 100 ₽, so a paid operation leaves 90 ₽
+
+
+def photo(colour: str = "teal", size: tuple[int, int] = (160, 120)) -> bytes:
+    buffer = BytesIO()
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+async def charged_request(
+    services: Services, telegram: BotApiSandbox, telegram_id: int, kind: str = "generate", *,
+    free: bool = False, photos: int = 0, prompt: str | None = "a red fox", language: str = "ru",
+) -> GenerationRequest:
+    """A user who wrote to the bot, an operation charged through billing (from a free
+    operation, or from a 100 ₽ top-up), and the request the bot would queue for it."""
+    telegram.message_update(telegram_id, "/start", language_code=language)
+    settings = services.settings.with_overrides(free_operations_count=1 if free else 0)
+    billing = BillingService(services.sessions, settings, services.billing.cache)
+    user = await billing.get_or_create_user(telegram_id, language)
+    if not free:
+        await billing.add_balance(user.user_id, TOP_UP, f"topup-{telegram_id}")
+    charged = await billing.charge_operation(user.user_id, kind, operation_id=uuid.uuid4().hex)
+    assert isinstance(charged, Charged) and charged.paid_with_free is free
+    file_ids = tuple(telegram.add_file(photo(colour)) for colour in ("teal", "orange", "navy")[:photos])
+    return GenerationRequest(charged.operation_id, user.user_id, telegram_id, kind, language,
+                             prompt, file_ids)
+
+
+async def queued(services: Services, request: GenerationRequest) -> GenerationRequest:
+    assert await enqueue_generation(services.arq, request)
+    return request
+
+
+async def operation(services: Services, operation_id: str) -> Operation:
+    async with services.sessions() as session:
+        return (await session.execute(select(Operation).where(Operation.id == operation_id))).scalar_one()
+
+
+async def entries(services: Services, operation_id: str) -> list[tuple[str, int]]:
+    """The ledger entries of an operation: (kind, amount), in order."""
+    async with services.sessions() as session:
+        rows = (await session.execute(
+            select(LedgerEntry.kind, LedgerEntry.amount)
+            .where(LedgerEntry.operation_id == operation_id).order_by(LedgerEntry.id)
+        )).all()
+    return [(row.kind, row.amount) for row in rows]
+
+
+async def account(services: Services, telegram_id: int) -> tuple[int, int]:
+    """(balance in kopecks, free operations left)."""
+    info = await services.billing.get_user_info(telegram_id)
+    assert info is not None
+    return info.balance, info.free_operations_left
+
+
+async def in_flight(services: Services, user_id: int) -> frozenset[str]:
+    """The operations Redis counts against the user's MAX_JOBS_IN_FLIGHT."""
+    assert services.billing.cache is not None
+    cached = await services.billing.cache.snapshot(user_id)
+    return frozenset() if cached is None else cached.in_flight

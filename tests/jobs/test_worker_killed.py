@@ -1,0 +1,84 @@
+"""A real `medialab worker` process killed with SIGKILL in the middle of a job: the operation is
+lost with it, and the sweeper gives the money back exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import medialab
+from conftest import REDIS_TEST_URL
+from medialab.billing.audit import check_ledger
+from medialab.jobs import job_state
+from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
+from medialab.sandbox.fal import FalSandbox
+from medialab.sandbox.telegram import BotApiSandbox
+from medialab.services import Services
+
+from .conftest import BOT_TOKEN, FAL_KEY
+from .scenario import charged_request, entries, in_flight, operation, queued
+
+USER = 5401
+SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, log: Path, timeout: float = 60) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.05)
+    if not await condition():
+        raise AssertionError(f"never {what}; worker log:\n{log.read_text(errors='replace')}")
+
+
+async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
+    database_url: str, services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox,
+    fal_url: str, telegram_url: str, tmp_path: Path,
+) -> None:
+    fal_sandbox.set_mode("hang")  # the job waits on fal until it is killed
+    request = await queued(services, await charged_request(services, telegram, USER))
+    env = {
+        **os.environ, "PYTHONPATH": str(SOURCE_ROOT), "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_TEST_URL, "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url,
+        "FAL_KEY": FAL_KEY, "FAL_API_URL": fal_url, "FAL_POLL_INTERVAL": "0.05", "JOB_TIMEOUT": "30",
+    }
+    log = tmp_path / "worker.log"
+
+    async def polled_by_the_job() -> bool:
+        running = (await operation(services, request.operation_id)).job_state == "running"
+        return running and bool(fal_sandbox.requests_to("GET", "/status"))
+
+    with log.open("wb") as output:
+        worker = subprocess.Popen([sys.executable, "-m", "medialab", "worker"], env=env, cwd=tmp_path,
+                                  stdout=output, stderr=subprocess.STDOUT)
+        try:
+            await wait_until(polled_by_the_job, "saw the job running", log)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(worker.wait, 30)
+    assert worker.returncode == -signal.SIGKILL
+
+    # Killed: nothing finished the operation, and it is not yet old enough to count as lost.
+    assert await sweep_stuck_operations(services) == SweepReport()
+    assert await entries(services, request.operation_id) == [("charge", -1000)]
+    assert await in_flight(services, request.user_id) == {request.operation_id}
+
+    later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
+    assert await sweep_stuck_operations(services, now=later) == SweepReport(compensated=1)
+    assert await sweep_stuck_operations(services, now=later) == SweepReport()
+    op = await operation(services, request.operation_id)
+    assert (op.status, op.job_state, op.attempts) == ("refunded", "failed", 1)
+    assert await entries(services, request.operation_id) == [("charge", -1000), ("refund", 1000)]
+    assert await in_flight(services, request.user_id) == frozenset()
+    [told] = telegram.texts(USER)
+    assert "возврат" in told and "Баланс: 100 ₽" in told
+    assert telegram.calls("sendPhoto") == []
+    written = log.read_text(errors="replace")
+    assert "generate_image" in written  # the worker's own log of the job it started
+    assert BOT_TOKEN not in written and FAL_KEY not in written
+    assert await check_ledger(services.sessions) == []
