@@ -10,6 +10,7 @@ from arq import cron
 from arq.connections import RedisSettings
 
 from medialab.billing.reconcile import reconcile
+from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
 from medialab.services import Services
 from medialab.settings import Settings
 
@@ -41,7 +42,7 @@ def redis_settings(settings: Settings) -> RedisSettings:
 
 class WorkerSettings:
     functions: list[Any] = []
-    cron_jobs = [cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300)]
+    cron_jobs = [cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300), SWEEP_PAYMENTS_CRON]
     on_startup = startup
     on_shutdown = shutdown
     # arq reads redis_settings at start; `medialab worker` fills it from the settings.

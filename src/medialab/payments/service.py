@@ -19,6 +19,9 @@ from medialab.bot.notifier import Notifier
 from medialab.domain.ledger import PaymentStatus
 from medialab.domain.money import rubles
 from medialab.payments import store
+from medialab.payments.notifications import Notification, handle_notification
+from medialab.payments.settlement import Outcome, Settlement
+from medialab.payments.sweeper import SweepReport, sweep_open_payments
 from medialab.payments.topup import topup_description, topup_metadata, topup_receipt
 from medialab.payments.yookassa_api import YooKassaError, YooKassaUnavailable
 from medialab.payments.yookassa_client import YooKassaClient
@@ -72,8 +75,8 @@ class PaymentService:
         self._sessions = sessions
         self._settings = settings
         self._billing = billing
-        self._notifier = notifier
         self.client = client
+        self.settlement = Settlement(sessions, billing, notifier, client)
 
     async def create_payment(self, telegram_id: int, amount_rub: int) -> TopupLink:
         """A YooKassa payment of amount_rub whole rubles and the URL where the user pays it."""
@@ -117,6 +120,15 @@ class PaymentService:
         async with self._sessions() as session:
             payment = await store.by_id(session, payment_id)
         return PaymentStatus(payment.status) if payment is not None else None
+
+    async def handle_notification(self, notification: Notification, source_ip: str) -> Outcome:
+        """A webhook notification, kept and settled; raises Undecided when the API could not
+        be asked (the webhook then answers 5xx so that YooKassa delivers it again)."""
+        return await handle_notification(self._sessions, self.settlement, notification, source_ip)
+
+    async def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Settles payments still open 15 minutes after they were made (lost notifications)."""
+        return await sweep_open_payments(self._sessions, self.settlement, now)
 
     async def aclose(self) -> None:
         if self.client is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from medialab.db.models import Payment
+from medialab.db.models import Payment, User
 from medialab.domain.ledger import PaymentStatus
 
 PROVIDER = "yookassa"
@@ -80,6 +80,12 @@ async def by_provider_id(session: AsyncSession, provider_payment_id: str) -> Pay
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def owner(session: AsyncSession, user_id: int) -> tuple[int, str]:
+    """The Telegram id and language of a payment's user."""
+    row = (await session.execute(select(User.telegram_id, User.language).where(User.id == user_id))).one()
+    return row.telegram_id, row.language
+
+
 async def move_status(
     session: AsyncSession, payment_id: int, status: PaymentStatus, raw: Any = None
 ) -> bool:
@@ -101,7 +107,8 @@ async def keep_raw(session: AsyncSession, payment_id: int, raw: Any) -> None:
 
 
 async def open_before(session: AsyncSession, before: datetime, limit: int) -> list[Payment]:
-    """Payments YooKassa knows of that are still open since before `before`, oldest first."""
+    """Payments YooKassa knows of, made before `before` and still open; the one looked at
+    longest ago first, so that payments the API keeps calling pending take turns."""
     query = (
         select(Payment)
         .where(
@@ -110,7 +117,7 @@ async def open_before(session: AsyncSession, before: datetime, limit: int) -> li
             Payment.provider_payment_id.is_not(None),
             Payment.created_at < before,
         )
-        .order_by(Payment.created_at)
+        .order_by(Payment.updated_at, Payment.id)
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())

@@ -1,4 +1,5 @@
-"""What a top-up asks YooKassa for: description, metadata and the 54-FZ receipt.
+"""What a top-up asks YooKassa for (description, metadata, the 54-FZ receipt), and whether a
+payment YooKassa shows is the one we asked for.
 
 Everything here is built from the stored payment and the settings alone, so a repeated create
 sends byte for byte the same body under the same Idempotence-Key (YooKassa refuses a reused key
@@ -8,7 +9,7 @@ with another body).
 from __future__ import annotations
 
 from medialab.domain.money import Kopecks, format_rub
-from medialab.payments.yookassa_api import Amount, Customer, Receipt, ReceiptItem
+from medialab.payments.yookassa_api import Amount, Customer, Payment, Receipt, ReceiptItem
 from medialab.payments.yookassa_limits import DESCRIPTION_MAX_CHARS
 from medialab.settings import Settings
 
@@ -45,3 +46,14 @@ def topup_receipt(settings: Settings, kopecks: Kopecks, currency: str) -> Receip
         vat_code=settings.yookassa_vat_code,
     )
     return Receipt(customer=customer, items=[item], tax_system_code=settings.yookassa_tax_system_code)
+
+
+def mismatch(payment: Payment, kopecks: Kopecks, currency: str, telegram_id: int, payment_id: int) -> str | None:
+    """What differs between the payment in YooKassa's API and ours; None when nothing does."""
+    if payment.amount.currency != currency or payment.amount_kopecks != kopecks:
+        return f"the API says {payment.amount.value} {payment.amount.currency}"
+    if payment.metadata.get(TELEGRAM_USER_KEY) != str(telegram_id):
+        return f"the API names user {payment.metadata.get(TELEGRAM_USER_KEY)!r}"
+    if payment.metadata.get(PAYMENT_KEY) != str(payment_id):
+        return f"the API names payment {payment.metadata.get(PAYMENT_KEY)!r}"
+    return None
