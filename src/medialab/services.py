@@ -16,6 +16,7 @@ from medialab.billing.service import BillingService
 from medialab.bot.notifier import LogNotifier, Notifier, TelegramNotifier
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis, redis_client
+from medialab.payments.service import PaymentService, yookassa_client
 from medialab.settings import Settings
 
 
@@ -38,6 +39,8 @@ class Services:
     arq: ArqRedis
     bot: Bot | None
     notifier: Notifier
+    # Top-ups through YooKassa; its API client is opened here and closed in close().
+    payments: PaymentService
     embedded_redis: EmbeddedRedis | None = field(default=None)
 
     @classmethod
@@ -50,9 +53,11 @@ class Services:
         arq = ArqRedis(pool_or_conn=redis.connection_pool)
         bot = create_bot(settings)
         notifier: Notifier = TelegramNotifier(bot) if bot is not None else LogNotifier()
-        return cls(settings, engine, sessions, redis, billing, arq, bot, notifier, embedded)
+        payments = PaymentService(sessions, settings, billing, notifier, yookassa_client(settings))
+        return cls(settings, engine, sessions, redis, billing, arq, bot, notifier, payments, embedded)
 
     async def close(self) -> None:
+        await self.payments.aclose()
         if self.bot is not None:
             await self.bot.session.close()
         await self.redis.aclose()

@@ -139,6 +139,42 @@ def _str(raw: str) -> str:
     return raw.strip()
 
 
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 600:
+        raise ValueError(f"must be more than 0 and at most 600 seconds, got {raw!r}")
+    return value
+
+
+def _code(lowest: int, highest: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _whole(lowest)(raw)
+        if value > highest:
+            raise ValueError(f"must be from {lowest} to {highest}, got {value}")
+        return value
+
+    return parse
+
+
+def _email(raw: str) -> str:
+    value = raw.strip()
+    name, at, domain = value.partition("@")
+    if not (name and at and "." in domain) or " " in value:
+        raise ValueError(f"not an email address: {raw!r}")
+    return value
+
+
+def _phone(raw: str) -> str:
+    # YooKassa wants the digits alone in ITU-T E.164 form: 79000000000.
+    digits = raw.strip().removeprefix("+").replace(" ", "").replace("-", "")
+    if not (digits.isascii() and digits.isdigit() and 11 <= len(digits) <= 15):
+        raise ValueError(f"must be a phone number in international form like 79000000000, got {raw!r}")
+    return digits
+
+
 def _setting(
     env: str, default: str | None, parse: Callable[[str], Any] = _str, *, secret: bool = False
 ) -> Any:
@@ -166,6 +202,13 @@ class Settings:
     yookassa_api_url: str = _setting("YOOKASSA_API_URL", "https://api.yookassa.ru/v3", _url(("https", "http")))
     yookassa_allowed_ips: tuple[Network, ...] = _setting("YOOKASSA_ALLOWED_IPS", YOOKASSA_PUBLISHED_RANGES, _networks)
     yookassa_trusted_proxies: tuple[Network, ...] = _setting("YOOKASSA_TRUSTED_PROXIES", "", _networks)
+    yookassa_timeout: float = _setting("YOOKASSA_TIMEOUT", "10", _seconds)
+    yookassa_max_attempts: int = _setting("YOOKASSA_MAX_ATTEMPTS", "4", _whole(1))
+    # 54-FZ receipt: sent with every payment once an email or a phone is set.
+    yookassa_receipt_email: str | None = _setting("YOOKASSA_RECEIPT_EMAIL", None, _email)
+    yookassa_receipt_phone: str | None = _setting("YOOKASSA_RECEIPT_PHONE", None, _phone)
+    yookassa_vat_code: int = _setting("YOOKASSA_VAT_CODE", "1", _code(1, 12))
+    yookassa_tax_system_code: int | None = _setting("YOOKASSA_TAX_SYSTEM_CODE", None, _code(1, 6))
     fal_key: str | None = _setting("FAL_KEY", None, secret=True)
     fal_api_url: str = _setting("FAL_API_URL", "https://queue.fal.run", _url(("https", "http")))
     fal_models: tuple[tuple[str, str], ...] = _setting("FAL_MODELS", "", _model_ids)

@@ -172,3 +172,23 @@ class LedgerEntry(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+class PaymentNotification(Base):
+    """Every payment notification that came from an allowed source, as it arrived, and what
+    settlement made of it: for debugging, never for deciding (the API is asked instead)."""
+
+    __tablename__ = "payment_notifications"
+    __table_args__ = (Index("ix_payment_notifications_object_id", "object_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16), nullable=False, server_default="yookassa")
+    event: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The id of the notification's object (a payment or a refund) as the body claimed it.
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    source_ip: Mapped[str] = mapped_column(String(45), nullable=False)
+    body: Mapped[dict[str, Any]] = mapped_column(Json, nullable=False)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

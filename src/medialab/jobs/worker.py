@@ -13,6 +13,7 @@ from arq.connections import RedisSettings
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
+from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
 from medialab.services import Services
 from medialab.settings import Settings
 
@@ -58,10 +59,14 @@ class WorkerSettings:
     cron_jobs = [
         cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300),
         cron(sweep_lost_jobs, second=30, run_at_startup=True, unique=True, timeout=300),
+        SWEEP_PAYMENTS_CRON,
     ]
     # A job's last try compensates instead of retrying; arq's own limit only stops jobs whose
     # worker died on that last try, and the sweeper compensates those.
     max_tries = MAX_TRIES
+    # On SIGTERM (a deploy, a PaaS restart) running jobs get this long to finish before they
+    # are cancelled and left to a retry; PaaS platforms send SIGKILL about 30 s after SIGTERM.
+    job_completion_wait = 25
     on_startup = startup
     on_shutdown = shutdown
     # arq reads redis_settings at start; `medialab worker` fills it from the settings.

@@ -137,6 +137,10 @@ class YooKassaClient:
         )
         return await self._post("/refunds", request, idempotence_key, Refund)
 
+    async def get_refund(self, refund_id: str) -> Refund:
+        content = await self._call("GET", f"/refunds/{_object_id(refund_id)}", None, None)
+        return _decode(content, Refund, "GET /refunds/{id}")
+
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()

@@ -21,7 +21,9 @@ async def serve_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> Asy
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+    # proxy_headers off as in `medialab serve`: the app decides whose X-Forwarded-For to
+    # believe (uvicorn's default would rewrite the peer of every request from 127.0.0.1).
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, proxy_headers=False)
     server = uvicorn.Server(config)
     # A signal handler installed by uvicorn would steal Ctrl-C from the test runner or the demo.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]

@@ -1,0 +1,30 @@
+"""The arq cron job that settles top-ups whose YooKassa notification was lost."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import cron
+
+from medialab.services import Services
+
+log = logging.getLogger(__name__)
+
+
+async def sweep_payments(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Every 5 minutes: asks YooKassa about payments still open 15 minutes after they were made,
+    and settles them through the same settlement as the webhook."""
+    services: Services = ctx["services"]
+    report = await services.payments.sweep()
+    if report.checked or report.closed_unanswered:
+        log.info("payment sweep: %d checked %s, %d undecided, %d unanswered creates closed",
+                 report.checked, report.outcomes, report.undecided, report.closed_unanswered)
+    return {"checked": report.checked, "outcomes": report.outcomes, "undecided": report.undecided,
+            "closed_unanswered": report.closed_unanswered}
+
+
+# unique: one sweep at a time across workers; the settlement is idempotent in any case.
+SWEEP_PAYMENTS_CRON = cron(
+    sweep_payments, minute=set(range(0, 60, 5)), second=30, run_at_startup=True, unique=True, timeout=600
+)

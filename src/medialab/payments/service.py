@@ -1,0 +1,154 @@
+"""Top-ups through YooKassa: the service the bot asks for a payment link.
+
+A payment is stored as `pending` with its Idempotence-Key before YooKassa is called: whatever
+happens to the call, a retry repeats it under the same key and YooKassa answers with the payment
+it made, never a second one. The balance is not touched here; money moves only when settlement
+has seen the payment succeed in YooKassa's API (payments/settlement.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.billing.service import BillingService
+from medialab.bot.notifier import Notifier
+from medialab.domain.ledger import PaymentStatus
+from medialab.domain.money import rubles
+from medialab.payments import store
+from medialab.payments.notifications import Notification, handle_notification
+from medialab.payments.settlement import Outcome, Settlement
+from medialab.payments.sweeper import SweepReport, sweep_open_payments
+from medialab.payments.topup import topup_description, topup_metadata, topup_receipt
+from medialab.payments.yookassa_api import YooKassaError, YooKassaUnavailable
+from medialab.payments.yookassa_client import YooKassaClient
+from medialab.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# How long after a create without an answer the same request is repeated (same key) rather
+# than a new one made; older unanswered creates are closed by the sweeper.
+RETRY_WINDOW = timedelta(minutes=10)
+
+
+class TopupLink(msgspec.Struct, frozen=True):
+    payment_id: int
+    amount: int  # kopecks
+    confirmation_url: str
+
+
+class TopupRefused(Exception):
+    """The sum cannot be topped up; nothing was stored. `reason` is one of REASONS."""
+
+    REASONS = ("not_whole_rubles", "below_minimum", "above_maximum")
+
+    def __init__(self, reason: str, minimum: int, maximum: int) -> None:
+        super().__init__(f"top-up refused: {reason} (whole rubles from {minimum} to {maximum})")
+        self.reason = reason
+        self.minimum = minimum
+        self.maximum = maximum
+
+
+class PaymentsUnavailable(Exception):
+    """No payment link can be made now: YooKassa is not configured, unreachable or refused."""
+
+
+def yookassa_client(settings: Settings) -> YooKassaClient | None:
+    """The API client when the shop's credentials are set, else None."""
+    if not (settings.yookassa_shop_id and settings.yookassa_secret_key):
+        return None
+    return YooKassaClient(
+        api_url=settings.yookassa_api_url, shop_id=settings.yookassa_shop_id,
+        secret_key=settings.yookassa_secret_key, timeout=settings.yookassa_timeout,
+        max_attempts=settings.yookassa_max_attempts,
+    )
+
+
+class PaymentService:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+        billing: BillingService, notifier: Notifier, client: YooKassaClient | None,
+    ) -> None:
+        self._sessions = sessions
+        self._settings = settings
+        self._billing = billing
+        self.client = client
+        self.settlement = Settlement(sessions, billing, notifier, client)
+
+    async def create_payment(self, telegram_id: int, amount_rub: int) -> TopupLink:
+        """A YooKassa payment of amount_rub whole rubles and the URL where the user pays it."""
+        kopecks = self._checked_amount(amount_rub)
+        client, return_url = self._configured()
+        user = await self._billing.get_or_create_user(telegram_id)
+        currency = self._settings.yookassa_currency
+        async with self._sessions.begin() as session:
+            since = datetime.now(UTC) - RETRY_WINDOW
+            payment = await store.unanswered_attempt(session, user.user_id, kopecks, currency, since)
+            if payment is None:
+                payment = await store.new_attempt(session, user.user_id, kopecks, currency)
+            payment_id, key = payment.id, payment.idempotence_key
+        try:
+            created = await client.create_payment(
+                amount_kopecks=kopecks, currency=currency, return_url=return_url,
+                description=topup_description(kopecks, payment_id),
+                metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
+                receipt=topup_receipt(self._settings, kopecks, currency),
+            )
+        except YooKassaUnavailable as exc:
+            # The payment stays pending without a YooKassa id: the next try repeats this key.
+            log.warning("payment %s: %s", payment_id, exc)
+            raise PaymentsUnavailable("YooKassa cannot be reached now; try again later") from None
+        except YooKassaError as exc:
+            log.error("payment %s: %s", payment_id, exc)
+            async with self._sessions.begin() as session:
+                await store.move_status(session, payment_id, PaymentStatus.CANCELED,
+                                        {"error": exc.code, "parameter": exc.parameter})
+            raise PaymentsUnavailable(f"YooKassa refused the payment ({exc.code})") from None
+        raw = msgspec.to_builtins(created)
+        async with self._sessions.begin() as session:
+            await store.attach(session, payment_id, created.id, raw)
+        if not created.confirmation_url:
+            raise PaymentsUnavailable("YooKassa gave no confirmation URL for the payment")
+        log.info("payment %s created: YooKassa %s, %s kopecks", payment_id, created.id, kopecks)
+        return TopupLink(payment_id, kopecks, created.confirmation_url)
+
+    async def get_payment_status(self, payment_id: int) -> PaymentStatus | None:
+        """Our payment's status as last seen in YooKassa; None for an unknown payment."""
+        async with self._sessions() as session:
+            payment = await store.by_id(session, payment_id)
+        return PaymentStatus(payment.status) if payment is not None else None
+
+    async def handle_notification(self, notification: Notification, source_ip: str) -> Outcome:
+        """A webhook notification, kept and settled; raises Undecided when the API could not
+        be asked (the webhook then answers 5xx so that YooKassa delivers it again)."""
+        return await handle_notification(self._sessions, self.settlement, notification, source_ip)
+
+    async def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Settles payments still open 15 minutes after they were made (lost notifications)."""
+        return await sweep_open_payments(self._sessions, self.settlement, now)
+
+    async def aclose(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    def _checked_amount(self, amount_rub: int) -> int:
+        low, high = self._settings.min_topup, self._settings.max_topup
+        if isinstance(amount_rub, bool) or not isinstance(amount_rub, int):
+            raise TopupRefused("not_whole_rubles", low, high)
+        if amount_rub < low:
+            raise TopupRefused("below_minimum", low, high)
+        if amount_rub > high:
+            raise TopupRefused("above_maximum", low, high)
+        return rubles(amount_rub)
+
+    def _configured(self) -> tuple[YooKassaClient, str]:
+        missing = [name for name, value in (
+            ("YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY", self.client),
+            ("YOOKASSA_RETURN_URL", self._settings.yookassa_return_url),
+        ) if not value]
+        if missing:
+            raise PaymentsUnavailable(f"YooKassa is not configured: set {', '.join(missing)}")
+        return self.client, self._settings.yookassa_return_url  # type: ignore[return-value]

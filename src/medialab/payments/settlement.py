@@ -1,0 +1,205 @@
+"""Settlement: what a YooKassa payment or refund means for a balance, decided from the API alone.
+
+Notifications are unsigned, so they are only hints of which object to look at: the webhook and
+the sweeper both call `settle_payment` / `settle_refund`, which fetch the object from the API and
+act on what it says there. Money moves once per object however often and in whatever order the
+hints arrive, because every move goes through BillingService.add_balance under a key made of the
+YooKassa id (the ledger refuses a key twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import TypeVar
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.billing.service import BillingService
+from medialab.bot.notifier import Notifier
+from medialab.db.models import Payment as PaymentRow
+from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.payments import store
+from medialab.payments.topup import mismatch
+from medialab.payments.yookassa_api import Payment, Refund, YooKassaError, YooKassaUnavailable
+from medialab.payments.yookassa_client import YooKassaClient
+
+log = logging.getLogger(__name__)
+# Payments and refunds that do not match what we asked for: someone should look at them.
+security_log = logging.getLogger("medialab.security")
+
+T = TypeVar("T")
+NOTIFY_TIMEOUT_SECONDS = 10.0
+_NOT_FOUND = 404
+
+
+class Outcome(StrEnum):
+    CREDITED = "credited"  # the top-up reached the balance now
+    DEBITED = "debited"  # a refund was taken off the balance now
+    DONE_BEFORE = "done_before"  # nothing left to do: an earlier delivery did it
+    CANCELED = "canceled"  # the payment was closed without money
+    PENDING = "pending"  # the payer has not paid yet: nothing to do
+    UNKNOWN = "unknown"  # not one of our payments
+    REJECTED = "rejected"  # it does not match our payment: nothing moved, logged as security
+    IGNORED = "ignored"  # an event top-ups have no use for
+
+
+class Undecided(Exception):
+    """The API could not be asked (or YooKassa is not configured): try again later."""
+
+
+def chargeback_key(refund_id: str) -> str:
+    return f"chargeback:{refund_id}"
+
+
+class Settlement:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], billing: BillingService,
+        notifier: Notifier, client: YooKassaClient | None,
+    ) -> None:
+        self._sessions = sessions
+        self._billing = billing
+        self._notifier = notifier
+        self._client = client
+
+    async def settle_payment(self, provider_payment_id: str) -> Outcome:
+        async with self._sessions() as session:
+            row = await store.by_provider_id(session, provider_payment_id)
+        if row is None:
+            log.info("YooKassa payment %s is not one of ours: ignored", provider_payment_id)
+            return Outcome.UNKNOWN
+        payment = await self._ask(lambda client: client.get_payment(provider_payment_id))
+        if payment is None:
+            return self._reject(row, "the API does not know the payment")
+        return await self._settle(row, payment)
+
+    async def settle_refund(self, refund_id: str) -> Outcome:
+        """Takes a succeeded refund off the balance once (it may go below zero)."""
+        refund = await self._ask(lambda client: client.get_refund(refund_id))
+        if refund is None or refund.status != "succeeded":
+            log.info("refund %s is not a succeeded refund in the API: ignored", refund_id)
+            return Outcome.PENDING if refund is not None else Outcome.UNKNOWN
+        async with self._sessions() as session:
+            row = await store.by_provider_id(session, refund.payment_id)
+        if row is None:
+            log.info("refund %s is of payment %s, not ours: ignored", refund_id, refund.payment_id)
+            return Outcome.UNKNOWN
+        payment = await self._ask(lambda client: client.get_payment(refund.payment_id))
+        if payment is None:
+            return self._reject(row, "the API does not know the refunded payment")
+        # The top-up is in the balance before its refund is taken off, whatever came first.
+        settled = await self._settle(row, payment)
+        if settled is Outcome.REJECTED:
+            return settled
+        if refund.amount.currency != row.currency or refund.amount_kopecks > row.amount:
+            return self._reject(row, f"refund {refund.id} of {refund.amount} exceeds the payment")
+        return await self._debit(row, payment, refund)
+
+    async def _settle(self, row: PaymentRow, payment: Payment) -> Outcome:
+        if payment.status == PaymentStatus.CANCELED:
+            return await self._close(row, payment)
+        if payment.status not in (PaymentStatus.WAITING_FOR_CAPTURE, PaymentStatus.SUCCEEDED):
+            await self._keep(row, payment)
+            return Outcome.PENDING
+        problem = await self._mismatch(row, payment)
+        if problem is not None:
+            await self._keep(row, payment)
+            if payment.status == PaymentStatus.WAITING_FOR_CAPTURE:
+                # Authorized money that is not what we asked for goes back to the payer.
+                canceled = await self._ask(lambda client: client.cancel_payment(payment.id, f"cancel-{payment.id}"))
+                if canceled is not None:
+                    await self._close(row, canceled)
+            return self._reject(row, problem)
+        if payment.status == PaymentStatus.WAITING_FOR_CAPTURE:
+            payment = await self._capture(payment)
+            if payment.status == PaymentStatus.CANCELED:
+                return await self._close(row, payment)
+        return await self._credit(row, payment)
+
+    async def _close(self, row: PaymentRow, payment: Payment) -> Outcome:
+        moved = await self._move(row, PaymentStatus.CANCELED, payment)
+        return Outcome.CANCELED if moved else Outcome.DONE_BEFORE
+
+    async def _keep(self, row: PaymentRow, payment: Payment) -> None:
+        """Notes the API's answer; it moves updated_at too, so that the sweeper goes round."""
+        async with self._sessions.begin() as session:
+            await store.keep_raw(session, row.id, msgspec.to_builtins(payment))
+
+    async def _capture(self, payment: Payment) -> Payment:
+        """Takes the money the payer authorized; the same key makes a repeat harmless."""
+        captured = await self._ask(lambda client: client.capture_payment(payment.id, f"capture-{payment.id}"))
+        if captured is None or captured.status == PaymentStatus.WAITING_FOR_CAPTURE:
+            raise Undecided(f"YooKassa payment {payment.id} could not be captured yet")
+        return captured
+
+    async def _credit(self, row: PaymentRow, payment: Payment) -> Outcome:
+        result = await self._billing.add_balance(
+            row.user_id, row.amount, payment.id, LedgerKind.TOPUP, payment_id=row.id,
+            actor="yookassa", reason=f"YooKassa payment {payment.id}",
+        )
+        await self._move(row, PaymentStatus.SUCCEEDED, payment)
+        if not result.credited:
+            return Outcome.DONE_BEFORE
+        log.info("payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
+        await self._tell_user(row, result.balance)
+        return Outcome.CREDITED
+
+    async def _debit(self, row: PaymentRow, payment: Payment, refund: Refund) -> Outcome:
+        result = await self._billing.add_balance(
+            row.user_id, -refund.amount_kopecks, chargeback_key(refund.id), LedgerKind.CHARGEBACK,
+            payment_id=row.id, actor="yookassa", reason=f"YooKassa refund {refund.id}",
+        )
+        if payment.refunded_kopecks >= row.amount:
+            await self._move(row, PaymentStatus.REFUNDED, payment)
+        if not result.credited:
+            return Outcome.DONE_BEFORE
+        log.info("refund %s of payment %s: %s kopecks taken back", refund.id, row.id, refund.amount_kopecks)
+        return Outcome.DEBITED
+
+    async def _mismatch(self, row: PaymentRow, payment: Payment) -> str | None:
+        async with self._sessions() as session:
+            telegram_id, _ = await store.owner(session, row.user_id)
+        return mismatch(payment, row.amount, row.currency, telegram_id, row.id)
+
+    def _reject(self, row: PaymentRow, problem: str) -> Outcome:
+        security_log.warning(
+            "security: YooKassa payment %s does not match payment %s (%s kopecks %s, user %s): "
+            "%s; nothing credited", row.provider_payment_id, row.id, row.amount, row.currency,
+            row.user_id, problem,
+        )
+        return Outcome.REJECTED
+
+    async def _move(self, row: PaymentRow, status: PaymentStatus, payment: Payment) -> bool:
+        async with self._sessions.begin() as session:
+            return await store.move_status(session, row.id, status, msgspec.to_builtins(payment))
+
+    async def _tell_user(self, row: PaymentRow, balance: int) -> None:
+        """The credit stands whatever happens here: a message that cannot go is only logged."""
+        try:
+            async with self._sessions() as session:
+                telegram_id, language = await store.owner(session, row.user_id)
+            await asyncio.wait_for(
+                self._notifier.topup_credited(telegram_id, language, row.amount, balance),
+                NOTIFY_TIMEOUT_SECONDS,
+            )
+        except Exception as exc:  # noqa: BLE001 - the user is told by /balance instead
+            log.warning("payment %s: the user was not told of the top-up: %r", row.id, exc)
+
+    async def _ask(self, call: Callable[[YooKassaClient], Awaitable[T]]) -> T | None:
+        """One API call; None when the object does not exist there, Undecided when the API
+        could not be asked or refused for a reason of its own."""
+        if self._client is None:
+            raise Undecided("YooKassa is not configured: a notification cannot be checked")
+        try:
+            return await call(self._client)
+        except ValueError:  # an id the API could not even be asked about
+            return None
+        except YooKassaUnavailable as exc:
+            raise Undecided(str(exc)) from None
+        except YooKassaError as exc:
+            if exc.status == _NOT_FOUND:
+                return None
+            raise Undecided(str(exc)) from None

@@ -1,0 +1,54 @@
+"""The sweeper: settles payments whose notification never came (or never got through).
+
+YooKassa gives up on a notification after 24 hours of failed deliveries, and a webhook can be
+misconfigured for longer. Every payment still open 15 minutes after it was made is asked about
+through the same settlement as the webhook, so a lost notification costs the user a wait, never
+the money.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.payments import store
+from medialab.payments.settlement import Settlement, Undecided
+
+log = logging.getLogger(__name__)
+
+SWEEP_AFTER = timedelta(minutes=15)
+BATCH = 100
+
+
+class SweepReport(msgspec.Struct):
+    checked: int = 0
+    # How many payments ended in each settlement outcome ("credited", "pending", ...).
+    outcomes: dict[str, int] = msgspec.field(default_factory=dict)
+    undecided: int = 0
+    closed_unanswered: int = 0
+
+
+async def sweep_open_payments(
+    sessions: async_sessionmaker[AsyncSession], settlement: Settlement,
+    now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int = BATCH,
+) -> SweepReport:
+    before = (now or datetime.now(UTC)) - older_than
+    report = SweepReport()
+    async with sessions.begin() as session:
+        report.closed_unanswered = await store.close_unanswered(session, before)
+    async with sessions() as session:
+        payments = await store.open_before(session, before, batch)
+    outcomes: Counter[str] = Counter()
+    for payment in payments:
+        report.checked += 1
+        try:
+            outcomes[await settlement.settle_payment(payment.provider_payment_id or "")] += 1
+        except Undecided as exc:
+            report.undecided += 1
+            log.warning("sweeper: payment %s not settled now: %s", payment.id, exc)
+    report.outcomes = dict(outcomes)
+    return report
