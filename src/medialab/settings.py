@@ -70,16 +70,6 @@ def _ids(raw: str) -> frozenset[int]:
         raise ValueError(f"must be a comma list of Telegram ids, got {raw!r}") from None
 
 
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError(f"must be a number of seconds, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"must be more than 0 seconds, got {raw!r}")
-    return value
-
-
 def _model_ids(raw: str) -> tuple[tuple[str, str], ...]:
     """`mode=model/id,…`: fal model ids that replace the defaults of some modes."""
     pairs = []

@@ -49,7 +49,7 @@ async def test_without_a_fal_key_the_local_provider_makes_the_image(
         ({"FAL_MODELS": "generate"}, "FAL_MODELS: expected mode=model_id, got 'generate'"),
         ({"FAL_MODELS": "add_text=fal-ai/x"}, "FAL_MODELS: 'add_text' is not a mode fal runs"),
         ({"FAL_POLL_INTERVAL": "soon"}, "FAL_POLL_INTERVAL: must be a number of seconds, got 'soon'"),
-        ({"JOB_RETRY_DELAY": "-1"}, "JOB_RETRY_DELAY: must be more than 0 seconds, got '-1'"),
+        ({"JOB_RETRY_DELAY": "-1"}, "JOB_RETRY_DELAY: must be more than 0 and at most 600 seconds, got '-1'"),
     ],
 )
 def test_job_settings_refuse_wrong_values_by_name(env: dict[str, str], message: str) -> None:
