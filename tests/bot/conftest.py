@@ -15,8 +15,10 @@ from arq.jobs import Job
 from litestar import Litestar
 from PIL import Image
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from medialab.bot.registration import register_webhook
+from medialab.db.models import Operation, User
 from medialab.jobs.requests import GENERATION_JOB, GenerationRequest, request_from_job
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox, RecordedCall
@@ -158,6 +160,16 @@ def messages_since(telegram: BotApiSandbox, mark: int, chat_id: int) -> list[Rec
             if call.method == "sendMessage" and call.chat_id == chat_id and call.ok]
 
 
+async def wait_for_messages(telegram: BotApiSandbox, chat_id: int, count: int, after: int) -> list[RecordedCall]:
+    """The first `count` messages the bot sends to a chat after a checkpoint, as they come."""
+    got: list[RecordedCall] = []
+    while len(got) < count:
+        call = await telegram.wait_for("sendMessage", lambda c: c.chat_id == chat_id and c.ok, after=after)
+        got.append(call)
+        after = next(i for i, made in enumerate(telegram.calls()) if made is call) + 1
+    return got
+
+
 def buttons(call: RecordedCall) -> list[tuple[str, str]]:
     """(text, callback data or url) of each inline button of a sent message."""
     markup = call.params.get("reply_markup") or {}
@@ -173,6 +185,15 @@ async def queued_request(services: Services, operation_id: str) -> GenerationReq
     return request_from_job(info.args[0])
 
 
-async def queued_requests(services: Services) -> list[GenerationRequest]:
+async def queued_requests(services: Services) -> dict[str, GenerationRequest]:
+    """Every queued generation job by its arq job id."""
     jobs = await services.arq.queued_jobs()
-    return [request_from_job(job.args[0]) for job in jobs if job.function == GENERATION_JOB]
+    return {job.job_id: request_from_job(job.args[0]) for job in jobs if job.function == GENERATION_JOB}
+
+
+async def operations_of(services: Services, telegram_id: int) -> list[Operation]:
+    """The user's operations as SQL has them, oldest first."""
+    async with services.sessions() as session:
+        query = (select(Operation).join(User, User.id == Operation.user_id)
+                 .where(User.telegram_id == telegram_id).order_by(Operation.created_at, Operation.id))
+        return list((await session.execute(query)).scalars())

@@ -4,8 +4,9 @@ starts the paid operation; the next photo starts a new pair."""
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
+from aiogram.types import Message, TelegramObject
 
 from medialab.bot.operations import Ticket, largest_photo, launch
 from medialab.bot.states import FaceSwapStates
@@ -18,10 +19,15 @@ FACE = "face"
 
 def create_router() -> Router:
     router = Router(name="face_swap")
-    router.message.register(take_face, FaceSwapStates.face, F.photo)
-    router.message.register(take_target, FaceSwapStates.target, F.photo,
+    router.message.register(take_target, FaceSwapStates.target, F.photo, has_face,
                             flags={"billing": OperationType.FACE_SWAP.value})
+    # Without a face kept (the conversation expired), a photo is taken as the face again.
+    router.message.register(take_face, StateFilter(FaceSwapStates.face, FaceSwapStates.target), F.photo)
     return router
+
+
+async def has_face(_: TelegramObject, state: FSMContext) -> bool:
+    return FACE in await state.get_data()
 
 
 async def take_face(message: Message, state: FSMContext, texts: Texts) -> None:
