@@ -17,6 +17,7 @@ from PIL import Image
 from redis.asyncio import Redis
 from sqlalchemy import select
 
+from medialab.billing.audit import check_ledger
 from medialab.bot.registration import register_webhook
 from medialab.db.models import Operation, User
 from medialab.jobs.requests import GENERATION_JOB, GenerationRequest, request_from_job
@@ -96,7 +97,8 @@ Launcher = Callable[..., AbstractAsyncContextManager[Running]]
 @pytest.fixture
 def launch(bot_settings: Settings) -> Launcher:
     """`async with launch(**overrides) as running:` serves the app with these settings and
-    registers its webhook (a second launch makes a second web process on the same data)."""
+    registers its webhook (a second launch makes a second web process on the same data); at
+    the end it checks that every balance still equals its ledger."""
 
     @asynccontextmanager
     async def running(register: bool = True, **overrides: Any) -> AsyncIterator[Running]:
@@ -107,6 +109,8 @@ def launch(bot_settings: Settings) -> Launcher:
             if register:
                 await register_webhook(settings.with_overrides(telegram_webhook_url=served.webhook_url))
             yield served
+            # Whatever a test did, the books must balance afterwards.
+            assert await check_ledger(served.services.sessions) == []
 
     return running
 

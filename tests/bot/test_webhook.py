@@ -70,6 +70,21 @@ async def test_the_webhook_answers_before_a_slow_handler_ends(
     assert messages_since(telegram, mark, USER) == []
     link = await telegram.wait_for("sendMessage", lambda call: call.chat_id == USER, after=mark)
     assert buttons(link)[0][1].startswith(app.settings.yookassa_api_url)
+    # The press was answered before the handler began waiting, so the spinner stopped at once.
+    made = [call.method for call in telegram.calls()[mark:]]
+    assert made.index("answerCallbackQuery") < made.index("sendMessage")
+
+
+async def test_a_press_too_old_to_answer_is_still_handled(app: Running, telegram: BotApiSandbox) -> None:
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    press = telegram.callback_update(USER, "mode:generate")
+    telegram.world.answer_query(press["callback_query"]["id"])  # answered or expired meanwhile
+    mark = telegram.checkpoint()
+    reply = await chat.send(press)
+    assert reply.params["text"].startswith("Режим «Создать по описанию»")
+    (answer,) = telegram.calls()[mark:][:1]
+    assert (answer.method, answer.error_code) == ("answerCallbackQuery", 400)
 
 
 async def test_shutdown_waits_for_updates_in_hand(

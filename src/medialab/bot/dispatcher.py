@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 
 from medialab.bot.middlewares.billing import BillingMiddleware
+from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
 from medialab.bot.routers import commands, face_swap, fallback, generate, merge, modes, payments, photo_text, single_photo
 from medialab.services import Services
@@ -51,7 +51,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(services.redis, key_builder=keys),
                             services=services)
     dispatcher.update.outer_middleware(LocaleMiddleware())
-    dispatcher.callback_query.middleware(CallbackAnswerMiddleware())
+    dispatcher.callback_query.middleware(AnswerCallbacksMiddleware())
     for observer in (dispatcher.message, dispatcher.callback_query):
         observer.middleware(BillingMiddleware())
     dispatcher.include_router(create_root_router())
