@@ -87,6 +87,18 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    from medialab.bot.registration import RegistrationError, register_webhook
+
+    try:
+        updates = asyncio.run(register_webhook(settings))
+    except RegistrationError as exc:
+        raise CommandError(str(exc)) from None
+    secret = "with" if settings.telegram_webhook_secret else "WITHOUT"
+    print(f"webhook set to {settings.telegram_webhook_url} ({secret} a secret token; updates: {', '.join(updates)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medialab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -106,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="check the ledger and repair the Redis cache from SQL")
     reconcile.add_argument("--no-repair", action="store_true", help="only report")
     reconcile.set_defaults(run=_reconcile)
+
+    set_webhook = commands.add_parser("set-webhook", help="register TELEGRAM_WEBHOOK_URL with Telegram")
+    set_webhook.set_defaults(run=_set_webhook)
     return parser
 
 

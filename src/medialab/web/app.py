@@ -9,6 +9,7 @@ from litestar import Litestar
 
 from medialab.settings import Settings
 from medialab.web.health import HealthController
+from medialab.web.telegram import TelegramWebhookController, telegram_webhook
 from medialab.web.yookassa import YooKassaController
 from medialab.services import Services
 
@@ -25,4 +26,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await services.close()
 
-    return Litestar(route_handlers=[HealthController, YooKassaController], lifespan=[lifespan], openapi_config=None)
+    return Litestar(
+        route_handlers=[HealthController, YooKassaController, TelegramWebhookController],
+        lifespan=[lifespan, telegram_webhook], openapi_config=None,
+    )

@@ -15,3 +15,90 @@ refund-free =
     Balance: {$balance}
 
 result-ready = Done!
+
+## Menus
+
+start-greeting =
+    Hi, {$name}! I create and edit images with neural networks.
+    An operation costs {$price}; new users get {$total} free operations. Text on a photo is always free.
+start-choose = Choose a mode:
+
+button-generate = 🎨 Create from a description
+button-edit = ✏️ Edit a photo
+button-merge = 🧩 Merge photos
+button-face-swap = 🎭 Swap a face
+button-retouch = ✨ Retouch
+button-upscale = 🔍 Upscale
+button-add-text = 🔤 Text on a photo (free)
+button-payment-menu = 💰 Pay / Balance
+button-topup = Top up balance
+button-custom-amount = Another amount
+button-payment-cancel = Cancel
+button-pay = Pay {$amount}
+button-merge-go = Merge ({$count} photos)
+
+help =
+    What I can do:
+    🎨 Create from a description — a picture from text.
+    ✏️ Edit a photo — a photo and what to change.
+    🧩 Merge photos — two or more photos into one.
+    🎭 Swap a face — two photos: the face and where to put it.
+    ✨ Retouch and 🔍 upscale — one photo.
+    🔤 Text on a photo — a photo and a text, free.
+
+    An operation costs {$price}; new users get {$free} free operations. If an operation fails, you get the money or the free operation back.
+    A chosen mode stays until you change it: every new description or photo is a new operation.
+
+    Commands: /start — menu, /balance — balance, /cancel — leave the mode, /help — this help.
+cancel-done = Cancelled. Menu: /start
+cancel-nothing = Nothing to cancel. Menu: /start
+no-mode = Choose a mode in the menu first: /start
+stale-button = This button no longer works. Menu: /start
+
+price-line = Price of an operation: {$price}
+
+## Payments
+
+payment-menu-choose = Choose how much to top up:
+payment-custom-ask = Enter the amount in rubles — a whole number from {$min} to {$max}.
+amount-cancel-hint = To leave, send /cancel.
+amount-empty = No amount given. Write a whole number of rubles from {$min} to {$max}, e.g. 500.
+amount-not-number = That is not an amount. Write it in digits, e.g. 500 (from {$min} to {$max}).
+amount-fraction = The amount must be a whole number of rubles, without kopecks, e.g. 500.
+amount-negative = The amount must be positive: from {$min} to {$max}.
+amount-too-small = Too little: the smallest top-up is {$min}.
+amount-too-large = Too much: the largest top-up is {$max}.
+amount-not-text = Send the amount as text, e.g. 500.
+payment-cancelled = Top-up cancelled.
+topup-link = Your invoice for {$amount} is ready. Press the button to pay: the money reaches your balance as soon as you have paid.
+payments-unavailable = Payments are unavailable right now. Please try again a little later.
+
+## Modes
+
+mode-generate = Mode “Create from a description”. Describe in one message what to draw. Every description is a new operation. Leave — /cancel.
+mode-edit = Mode “Edit a photo”. Send a photo with a caption saying what to change (or a photo, then a text). Leave — /cancel.
+mode-merge = Mode “Merge photos”. Send 2 to {$max} photos, then press “Merge” or write how to merge them. Leave — /cancel.
+mode-face-swap = Mode “Swap a face”. Send two photos: first the one with the face, then the one to put it in. Leave — /cancel.
+mode-retouch = Mode “Retouch”. Send a photo. Leave — /cancel.
+mode-upscale = Mode “Upscale”. Send a photo. Leave — /cancel.
+mode-add-text = Mode “Text on a photo” (free). Send a photo with a caption: it becomes the text on the picture (or a photo, then a text). Leave — /cancel.
+
+need-prompt = I need a text description: write in words what to draw.
+need-photo = Send a photo (as a photo, not as a file).
+need-instruction = Got the photo. Now write what to change in it.
+need-overlay-text = Got the photo. Now write the text to put on it.
+merge-photo-added = Photo added, {$count} in all. Send more or press “Merge”.
+merge-first-photo = Photo added, 1 in all. Send at least one more.
+merge-need-more = Merging needs at least two photos; there are {$count}. Send more.
+merge-too-many = At most {$max} photos can be merged at once. Press “Merge” or /cancel.
+face-swap-got-face = Got the photo with the face. Now send the photo to put it in.
+
+## Operations
+
+operation-started = Got it! Working on the image; the result will come here.
+operation-paid-free = A free operation was used; {$left} of {$total} left.
+operation-paid-money = Charged {$price}.
+operation-free-type = This operation is free.
+operation-not-started = The operation could not be started; the charge was cancelled. Please try again.
+insufficient-funds = Not enough money: the operation costs {$price}. Top up to go on.
+too-many-in-flight = {$in_flight} of your operations are running already (at most {$limit} at once). Wait for a result and send again.

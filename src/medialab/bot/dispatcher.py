@@ -1,0 +1,58 @@
+"""The aiogram Dispatcher, built once per web process at start-up.
+
+Routers are joined here, in the order they are tried: commands work in every state, then the
+payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
+last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
+conversation state lives in Redis, so any web process can take a user's next update, and events
+of one user are processed one at a time across processes (RedisEventIsolation).
+"""
+
+from __future__ import annotations
+
+from aiogram import Dispatcher, Router
+from aiogram.fsm.storage.base import DefaultKeyBuilder
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+from medialab.bot.middlewares.billing import BillingMiddleware
+from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
+from medialab.bot.middlewares.locale import LocaleMiddleware
+from medialab.bot.routers import commands, face_swap, fallback, generate, merge, modes, payments, photo_text, single_photo
+from medialab.services import Services
+
+# An abandoned conversation (a mode chosen, a question asked) is forgotten after a week.
+STATE_TTL_SECONDS = 7 * 24 * 3600
+FSM_PREFIX = "medialab:fsm"
+
+
+def create_root_router() -> Router:
+    root = Router(name="medialab")
+    root.include_routers(
+        commands.create_router(),
+        payments.create_router(),
+        modes.create_router(),
+        generate.create_router(),
+        photo_text.create_router(),
+        single_photo.create_router(),
+        merge.create_router(),
+        face_swap.create_router(),
+        fallback.create_router(),
+    )
+    return root
+
+
+def allowed_updates() -> list[str]:
+    """The update types the handlers use: what setWebhook asks Telegram to send."""
+    return create_root_router().resolve_used_update_types()
+
+
+def build_dispatcher(services: Services) -> Dispatcher:
+    keys = DefaultKeyBuilder(prefix=FSM_PREFIX)
+    storage = RedisStorage(services.redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS, data_ttl=STATE_TTL_SECONDS)
+    dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(services.redis, key_builder=keys),
+                            services=services)
+    dispatcher.update.outer_middleware(LocaleMiddleware())
+    dispatcher.callback_query.middleware(AnswerCallbacksMiddleware())
+    for observer in (dispatcher.message, dispatcher.callback_query):
+        observer.middleware(BillingMiddleware())
+    dispatcher.include_router(create_root_router())
+    return dispatcher

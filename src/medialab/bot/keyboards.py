@@ -1,0 +1,55 @@
+"""Inline keyboards. Callback data of the menus is fixed by DESIGN §6."""
+
+from __future__ import annotations
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from medialab.bot.modes import MODES
+from medialab.bot.texts import Texts
+from medialab.domain.money import format_rub, rubles
+
+PAYMENT_MENU = "payment_menu"
+PAYMENT_AMOUNT_PREFIX = "payment_amount_"
+PAYMENT_CUSTOM = "payment_custom"
+PAYMENT_CANCEL = "payment_cancel"
+MERGE_GO = "merge:go"
+TOPUP_AMOUNTS = (100, 300, 500, 1000)
+
+
+def main_menu(texts: Texts) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for mode in MODES:
+        builder.button(text=texts(mode.button_key), callback_data=mode.callback_data)
+    builder.button(text=texts("button-payment-menu"), callback_data=PAYMENT_MENU)
+    # Two modes a row; add_text and the payment button get a row each.
+    builder.adjust(2, 2, 2, 1, 1)
+    return builder.as_markup()
+
+
+def topup_button(texts: Texts) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("button-topup"), callback_data=PAYMENT_MENU)
+    return builder.as_markup()
+
+
+def payment_menu(texts: Texts) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for amount in TOPUP_AMOUNTS:
+        builder.button(text=format_rub(rubles(amount)), callback_data=f"{PAYMENT_AMOUNT_PREFIX}{amount}")
+    builder.button(text=texts("button-custom-amount"), callback_data=PAYMENT_CUSTOM)
+    builder.button(text=texts("button-payment-cancel"), callback_data=PAYMENT_CANCEL)
+    builder.adjust(2, 2, 1, 1)
+    return builder.as_markup()
+
+
+def pay_link(texts: Texts, amount_kopecks: int, url: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("button-pay", amount=format_rub(amount_kopecks)), url=url)
+    return builder.as_markup()
+
+
+def merge_button(texts: Texts, count: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("button-merge-go", count=count), callback_data=MERGE_GO)
+    return builder.as_markup()

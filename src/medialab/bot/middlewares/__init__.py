@@ -1,0 +1,1 @@
+"""Dispatcher middlewares: the user's language (outer) and the billing flag (inner)."""

@@ -1,0 +1,71 @@
+"""The billing flag: a handler registered with flags={"billing": "<operation type>"} runs only
+after the operation has been paid for (a free operation first, else the price).
+
+The handler gets `ticket` (operation id, user, charge). If it raises, what was taken is given
+back. A refusal (no money, too many jobs running) is answered here and the handler never runs.
+A charge replayed for the same operation id means Telegram delivered the update again: it was
+handled the first time, so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from medialab.billing.results import Charged, InsufficientFunds, TooManyInFlight
+from medialab.bot.keyboards import topup_button
+from medialab.bot.operations import Ticket, operation_id_for
+from medialab.bot.texts import Texts
+from medialab.bot.views import reply
+from medialab.domain.money import format_rub
+from medialab.services import Services
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class BillingMiddleware(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        operation = get_flag(data, "billing")
+        if operation is None:
+            return await handler(event, data)
+        assert isinstance(event, Message | CallbackQuery), "the billing flag is for messages and buttons"
+        services: Services = data["services"]
+        texts: Texts = data["texts"]
+        user = await services.billing.get_or_create_user(event.from_user.id, data["language"])  # type: ignore[union-attr]
+        operation_id = operation_id_for(event, data["bot"].id)
+        result = await services.billing.charge_operation(user.user_id, operation, operation_id=operation_id)
+        if isinstance(result, InsufficientFunds):
+            text = "\n".join((texts("insufficient-funds", price=format_rub(result.price)),
+                              texts("balance-line", balance=format_rub(result.balance))))
+            await reply(event, text, topup_button(texts))
+            return None
+        if isinstance(result, TooManyInFlight):
+            await reply(event, texts("too-many-in-flight", in_flight=result.in_flight, limit=result.limit))
+            return None
+        assert isinstance(result, Charged)
+        if result.replayed:
+            log.info("operation %s was charged before: update delivered again, not run twice", operation_id)
+            return None
+        data["ticket"] = Ticket(operation_id, user, result)
+        try:
+            return await handler(event, data)
+        except BaseException:
+            refund = await services.billing.refund_operation(operation_id, reason="the bot could not start the job")
+            log.warning("operation %s not started: refunded=%s", operation_id, refund.refunded)
+            await _say_not_started(event, texts)
+            raise
+
+
+async def _say_not_started(event: Message | CallbackQuery, texts: Texts) -> None:
+    try:
+        await reply(event, texts("operation-not-started"))
+    except TelegramAPIError:
+        pass  # the refund stands either way; the original error is what gets logged

@@ -1,0 +1,52 @@
+"""/start, /help, /cancel and /balance: they work in any state, so this router comes first."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message
+
+from medialab.bot.keyboards import main_menu, topup_button
+from medialab.bot.texts import Texts
+from medialab.bot.views import account_lines
+from medialab.domain.money import format_rub
+from medialab.services import Services
+
+
+def create_router() -> Router:
+    router = Router(name="commands")
+    router.message.register(start, CommandStart())
+    router.message.register(show_help, Command("help"))
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(balance, Command("balance"))
+    return router
+
+
+async def start(message: Message, state: FSMContext, services: Services, texts: Texts, language: str) -> None:
+    # /start leaves whatever mode or question was open.
+    await state.clear()
+    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
+                     price=format_rub(services.billing.price), total=user.free_operations_total)
+    text = "\n\n".join((greeting, account_lines(texts, user, services.billing.price), texts("start-choose")))
+    await message.answer(text, reply_markup=main_menu(texts))
+
+
+async def show_help(message: Message, services: Services, texts: Texts) -> None:
+    settings = services.settings
+    await message.answer(texts("help", price=format_rub(settings.price_per_operation),
+                               free=settings.free_operations_count))
+
+
+async def cancel(message: Message, state: FSMContext, texts: Texts) -> None:
+    if await state.get_state() is None:
+        await message.answer(texts("cancel-nothing"))
+        return
+    await state.clear()
+    await message.answer(texts("cancel-done"))
+
+
+async def balance(message: Message, services: Services, texts: Texts, language: str) -> None:
+    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    await message.answer(account_lines(texts, user, services.billing.price), reply_markup=topup_button(texts))

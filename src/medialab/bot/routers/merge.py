@@ -1,0 +1,68 @@
+"""mode:merge — photos are collected (up to MERGE_MAX_PHOTOS); the "merge" button or a text
+saying how to merge them starts the paid operation, once there are at least two."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, TelegramObject
+
+from medialab.bot.filters import PROMPT_TEXT
+from medialab.bot.keyboards import MERGE_GO, merge_button
+from medialab.bot.modes import MERGE_MAX_PHOTOS
+from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.states import MergeStates
+from medialab.bot.texts import Texts
+from medialab.domain.operations import OperationType
+from medialab.services import Services
+
+MERGE_MIN_PHOTOS = 2
+PHOTOS, PROMPT = "photos", "prompt"
+BILLING = {"billing": OperationType.MERGE.value}
+
+
+def create_router() -> Router:
+    router = Router(name="merge")
+    router.message.register(add_photo, MergeStates.photos, F.photo)
+    # The filter runs before the billing middleware: too few photos are never charged.
+    router.callback_query.register(merge_by_button, MergeStates.photos, F.data == MERGE_GO, enough_photos, flags=BILLING)
+    router.message.register(merge_by_text, MergeStates.photos, PROMPT_TEXT, enough_photos, flags=BILLING)
+    return router
+
+
+async def enough_photos(_: TelegramObject, state: FSMContext) -> bool:
+    return len((await state.get_data()).get(PHOTOS, [])) >= MERGE_MIN_PHOTOS
+
+
+async def add_photo(message: Message, state: FSMContext, texts: Texts) -> None:
+    data = await state.get_data()
+    photos: list[str] = data.get(PHOTOS, [])
+    if len(photos) >= MERGE_MAX_PHOTOS:
+        await message.answer(texts("merge-too-many", max=MERGE_MAX_PHOTOS), reply_markup=merge_button(texts, len(photos)))
+        return
+    photos.append(largest_photo(message.photo or []))
+    caption = (message.caption or "").strip()
+    await state.update_data({PHOTOS: photos, **({PROMPT: caption} if caption else {})})
+    if len(photos) < MERGE_MIN_PHOTOS:
+        await message.answer(texts("merge-first-photo"))
+    else:
+        await message.answer(texts("merge-photo-added", count=len(photos)), reply_markup=merge_button(texts, len(photos)))
+
+
+async def merge_by_button(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts,
+                          language: str, ticket: Ticket) -> None:
+    data = await state.get_data()
+    await _merge(callback, state, services, texts, language, ticket, data[PHOTOS], data.get(PROMPT))
+
+
+async def merge_by_text(message: Message, state: FSMContext, services: Services, texts: Texts,
+                        language: str, ticket: Ticket) -> None:
+    photos = (await state.get_data())[PHOTOS]
+    await _merge(message, state, services, texts, language, ticket, photos, (message.text or "").strip())
+
+
+async def _merge(event: Message | CallbackQuery, state: FSMContext, services: Services, texts: Texts,
+                 language: str, ticket: Ticket, photos: list[str], prompt: str | None) -> None:
+    await launch(event, services, texts, language, ticket, OperationType.MERGE, prompt=prompt, photos=photos)
+    # The mode stays; the next photos make a new set.
+    await state.set_data({})

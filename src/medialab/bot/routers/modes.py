@@ -1,0 +1,27 @@
+"""The mode buttons of the main menu: choosing a mode forgets the previous one and its photos."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery
+
+from medialab.bot.modes import MERGE_MAX_PHOTOS, MODE_PREFIX, MODES_BY_CALLBACK
+from medialab.bot.texts import Texts
+from medialab.bot.views import reply
+
+
+def create_router() -> Router:
+    router = Router(name="modes")
+    router.callback_query.register(choose_mode, F.data.startswith(MODE_PREFIX))
+    return router
+
+
+async def choose_mode(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
+    mode = MODES_BY_CALLBACK.get(callback.data or "")
+    if mode is None:
+        await reply(callback, texts("stale-button"))
+        return
+    await state.clear()
+    await state.set_state(mode.first_state)
+    await reply(callback, texts(mode.intro_key, max=MERGE_MAX_PHOTOS))

@@ -1,0 +1,82 @@
+"""mode:edit (paid) and mode:add_text (free): a photo and a text, as a captioned photo or as a
+photo followed by a text message. The mode stays: the next photo starts a new operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiogram import F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
+from aiogram.types import Message
+
+from medialab.bot.filters import CAPTIONED_PHOTO, PROMPT_TEXT
+from medialab.bot.operations import Ticket, free_ticket, largest_photo, launch
+from medialab.bot.states import AddTextStates, EditStates
+from medialab.bot.texts import Texts
+from medialab.domain.operations import OperationType
+from medialab.services import Services
+
+PHOTO = "photo"
+
+
+@dataclass(frozen=True)
+class PhotoAndText:
+    operation: OperationType
+    waiting_photo: State
+    waiting_text: State
+    ask_text_key: str
+
+
+FLOWS = (
+    PhotoAndText(OperationType.EDIT, EditStates.photo, EditStates.instruction, "need-instruction"),
+    PhotoAndText(OperationType.ADD_TEXT, AddTextStates.photo, AddTextStates.text, "need-overlay-text"),
+)
+
+
+def create_router() -> Router:
+    router = Router(name="photo_text")
+    for flow in FLOWS:
+        # add_text is free: no billing flag, so the billing middleware never sees it.
+        flags = {"billing": flow.operation.value} if flow.operation.billable else {}
+        either = StateFilter(flow.waiting_photo, flow.waiting_text)
+        router.message.register(_from_caption(flow), either, CAPTIONED_PHOTO, flags=flags)
+        router.message.register(_remember_photo(flow), either, F.photo)
+        router.message.register(_from_text(flow), flow.waiting_text, PROMPT_TEXT, flags=flags)
+    return router
+
+
+async def _start(flow: PhotoAndText, message: Message, state: FSMContext, services: Services, texts: Texts,
+                 language: str, ticket: Ticket | None, photo: str, text: str) -> None:
+    ticket = ticket or await free_ticket(services, message, language)
+    await launch(message, services, texts, language, ticket, flow.operation, prompt=text, photos=[photo])
+    await state.set_data({})
+    await state.set_state(flow.waiting_photo)
+
+
+def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
+    async def photo_with_caption(message: Message, state: FSMContext, services: Services, texts: Texts,
+                                 language: str, ticket: Ticket | None = None) -> None:
+        await _start(flow, message, state, services, texts, language, ticket,
+                     largest_photo(message.photo or []), (message.caption or "").strip())
+
+    return photo_with_caption
+
+
+def _from_text(flow: PhotoAndText):  # type: ignore[no-untyped-def]
+    async def text_after_photo(message: Message, state: FSMContext, services: Services, texts: Texts,
+                               language: str, ticket: Ticket | None = None) -> None:
+        photo = (await state.get_data())[PHOTO]
+        await _start(flow, message, state, services, texts, language, ticket, photo, (message.text or "").strip())
+
+    return text_after_photo
+
+
+def _remember_photo(flow: PhotoAndText):  # type: ignore[no-untyped-def]
+    async def photo_without_caption(message: Message, state: FSMContext, texts: Texts) -> None:
+        await state.update_data({PHOTO: largest_photo(message.photo or [])})
+        await state.set_state(flow.waiting_text)
+        await message.answer(texts(flow.ask_text_key))
+
+    return photo_without_caption

@@ -1,0 +1,36 @@
+"""mode:retouch and mode:upscale — every photo is a new paid operation (a caption, if any,
+goes along as a wish)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.fsm.state import State
+from aiogram.types import Message
+
+from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.states import RetouchStates, UpscaleStates
+from medialab.bot.texts import Texts
+from medialab.domain.operations import OperationType
+from medialab.services import Services
+
+FLOWS: tuple[tuple[OperationType, State], ...] = (
+    (OperationType.RETOUCH, RetouchStates.photo),
+    (OperationType.UPSCALE, UpscaleStates.photo),
+)
+
+
+def create_router() -> Router:
+    router = Router(name="single_photo")
+    for operation, waiting in FLOWS:
+        router.message.register(_photo_handler(operation), waiting, F.photo, flags={"billing": operation.value})
+    return router
+
+
+def _photo_handler(operation: OperationType):  # type: ignore[no-untyped-def]
+    async def take_photo(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> None:
+        caption = (message.caption or "").strip() or None
+        await launch(message, services, texts, language, ticket, operation,
+                     prompt=caption, photos=[largest_photo(message.photo or [])])
+
+    take_photo.__name__ = f"take_{operation.value}_photo"
+    return take_photo

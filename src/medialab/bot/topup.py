@@ -1,0 +1,34 @@
+"""A top-up from the chat: a YooKassa payment and its confirmation URL as a button. The
+balance moves later, when the payment has succeeded (payments settle it and tell the user)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram.types import CallbackQuery, Message
+
+from medialab.bot.keyboards import pay_link
+from medialab.bot.texts import Texts
+from medialab.bot.views import reply
+from medialab.domain.money import format_rub, rubles
+from medialab.payments.service import PaymentsUnavailable, TopupRefused
+from medialab.services import Services
+
+log = logging.getLogger(__name__)
+
+_REFUSAL_KEYS = {"below_minimum": "amount-too-small", "above_maximum": "amount-too-large"}
+
+
+async def request_topup(event: Message | CallbackQuery, services: Services, texts: Texts, amount_rub: int) -> None:
+    try:
+        link = await services.payments.create_payment(event.from_user.id, amount_rub)  # type: ignore[union-attr]
+    except TopupRefused as refused:
+        key = _REFUSAL_KEYS.get(refused.reason, "amount-fraction")
+        await reply(event, texts(key, min=format_rub(rubles(refused.minimum)), max=format_rub(rubles(refused.maximum))))
+        return
+    except PaymentsUnavailable as exc:
+        log.warning("top-up of %s ₽ for %s not offered: %s", amount_rub, event.from_user.id, exc)  # type: ignore[union-attr]
+        await reply(event, texts("payments-unavailable"))
+        return
+    text = texts("topup-link", amount=format_rub(link.amount))
+    await reply(event, text, pay_link(texts, link.amount, link.confirmation_url))

@@ -1,0 +1,27 @@
+"""Texts composed from several lines, shared by more than one handler."""
+
+from __future__ import annotations
+
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from medialab.billing.results import UserInfo
+from medialab.bot.texts import Texts
+from medialab.domain.money import format_rub
+
+
+def account_lines(texts: Texts, user: UserInfo, price: int) -> str:
+    """`Баланс: X ₽`, `Бесплатные операции: N из 4` and the price, one a line."""
+    return "\n".join((
+        texts("balance-line", balance=format_rub(user.balance)),
+        texts("free-line", left=user.free_operations_left, total=user.free_operations_total),
+        texts("price-line", price=format_rub(price)),
+    ))
+
+
+async def reply(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """A new message in the chat the event came from (a button press answers below the menu)."""
+    if isinstance(event, CallbackQuery):
+        chat_id = event.message.chat.id if event.message is not None else event.from_user.id
+        await event.bot.send_message(chat_id, text, reply_markup=markup)  # type: ignore[union-attr]
+    else:
+        await event.answer(text, reply_markup=markup)

@@ -1,0 +1,145 @@
+"""The billing flag over the real webhook: paid from the balance, refused without money, a
+charge given back when the handler fails, an update delivered twice charged once, and a user
+who blocked the bot."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from aiogram import Dispatcher, Router
+from aiogram.fsm.storage.memory import MemoryStorage
+from aiogram.types import Message, Update
+
+from medialab.billing.audit import check_ledger
+from medialab.bot.middlewares.billing import BillingMiddleware
+from medialab.bot.middlewares.locale import LocaleMiddleware
+from medialab.bot.operations import Ticket
+from medialab.domain.ledger import LedgerKind
+from medialab.sandbox.telegram import BotApiSandbox
+from medialab.services import Services
+
+from .conftest import SECRET, TOKEN, Chat, Launcher, Running, buttons, operations_of, queued_request, queued_requests
+
+USER = 730_001
+OTHER = 730_002
+
+
+async def _grant(services: Services, kopecks: int) -> None:
+    user = await services.billing.get_or_create_user(USER)
+    await services.billing.add_balance(user.user_id, kopecks, f"grant-{USER}", kind=LedgerKind.GRANT, actor="test")
+
+
+async def _in_generate_mode(chat: Chat) -> None:
+    await chat.say("/start")
+    await chat.press("mode:generate")
+
+
+async def test_without_money_the_user_is_told_the_price_and_the_balance(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    async with launch(free_operations_count=0) as app:
+        await _grant(app.services, 500)
+        chat = Chat(telegram, USER)
+        await _in_generate_mode(chat)
+        refused = await chat.say("a red fox")
+        assert refused.params["text"].splitlines() == [
+            "Недостаточно средств: операция стоит 10 ₽. Пополните баланс, чтобы продолжить.", "Баланс: 5 ₽"]
+        assert buttons(refused) == [("Пополнить баланс", "payment_menu")]
+        assert await queued_requests(app.services) == {}
+        assert await operations_of(app.services, USER) == []
+        menu = await chat.press("payment_menu")
+        assert "Баланс: 5 ₽" in menu.params["text"].splitlines()
+
+        english = await Chat(telegram, USER, language="en").say("a blue fox")
+        assert english.params["text"].splitlines() == [
+            "Not enough money: the operation costs 10 ₽. Top up to go on.", "Balance: 5 ₽"]
+        user = await app.services.billing.get_user_info(USER)
+        assert user is not None and user.balance == 500
+        assert await check_ledger(app.services.sessions) == []
+
+
+async def test_after_the_free_operations_the_price_comes_from_the_balance(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    async with launch(free_operations_count=1) as app:
+        await _grant(app.services, 2500)
+        chat = Chat(telegram, USER)
+        await _in_generate_mode(chat)
+        assert "осталось 0 из 1" in (await chat.say("first")).params["text"]
+        paid = await chat.say("second")
+        assert paid.params["text"].splitlines()[1:] == ["Списано 10 ₽.", "Баланс: 15 ₽"]
+        statuses = sorted(op.status for op in await operations_of(app.services, USER))
+        assert statuses == ["charged", "free"]
+        assert len(await queued_requests(app.services)) == 2
+        assert await check_ledger(app.services.sessions) == []
+
+
+async def test_an_update_delivered_twice_is_charged_and_queued_once(app: Running, telegram: BotApiSandbox) -> None:
+    chat = Chat(telegram, USER)
+    await _in_generate_mode(chat)
+    prompt = telegram.message_update(USER, "a red fox")
+    await chat.send(prompt)
+    # Telegram sends it again (our answer got lost); a later update of the chat runs after it.
+    assert (await telegram.deliver(prompt)).status_code == 200
+    await chat.say("/balance")
+
+    (operation,) = await operations_of(app.services, USER)
+    assert list(await queued_requests(app.services)) == [operation.id]
+    texts = telegram.texts(USER)
+    assert sum(text.startswith("Принято!") for text in texts) == 1
+    user = await app.services.billing.get_user_info(USER)
+    assert user is not None and user.free_operations_left == 3
+
+
+async def test_a_failing_handler_gets_its_charge_back(app: Running, telegram: BotApiSandbox) -> None:
+    """The middleware as the dispatcher wires it, in front of a handler that fails after it was
+    paid for (a handler of this test: ours never fail on purpose)."""
+    services = app.services
+    assert services.bot is not None
+    seen: list[Ticket] = []
+    router = Router()
+
+    @router.message(flags={"billing": "generate"})
+    async def fails_after_payment(message: Message, ticket: Ticket) -> None:
+        seen.append(ticket)
+        raise RuntimeError("the provider exploded")
+
+    dispatcher = Dispatcher(storage=MemoryStorage(), services=services)
+    dispatcher.update.outer_middleware(LocaleMiddleware())
+    dispatcher.message.middleware(BillingMiddleware())
+    dispatcher.include_router(router)
+    update = Update.model_validate(telegram.message_update(USER, "a red fox"), context={"bot": services.bot})
+    with pytest.raises(RuntimeError, match="exploded"):
+        await dispatcher.feed_update(services.bot, update)
+
+    (ticket,) = seen
+    assert ticket.charge is not None and ticket.charge.paid_with_free
+    (operation,) = await operations_of(services, USER)
+    assert (operation.id, operation.status) == (ticket.operation_id, "refunded")
+    user = await services.billing.get_user_info(USER)
+    assert user is not None and user.free_operations_left == 4
+    assert telegram.texts(USER) == ["Не удалось запустить операцию; списание отменено. Попробуйте ещё раз."]
+    assert await queued_requests(services) == {}
+    assert await check_ledger(services.sessions) == []
+
+
+async def test_a_user_who_blocked_the_bot_breaks_nothing(
+    app: Running, telegram: BotApiSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    chat = Chat(telegram, USER)
+    await _in_generate_mode(chat)
+    telegram.block_chat(USER)
+    mark = telegram.checkpoint()
+    assert (await telegram.deliver(telegram.message_update(USER, "a red fox"))).status_code == 200
+    refused = await telegram.wait_for("sendMessage", lambda call: call.chat_id == USER, after=mark)
+    assert refused.error_code == 403
+
+    # The operation belongs to its job now: it is not undone because the user was not told.
+    (operation,) = await operations_of(app.services, USER)
+    assert operation.status == "free"
+    assert (await queued_request(app.services, operation.id)).prompt == "a red fox"
+    # Others are served as before.
+    assert (await Chat(telegram, OTHER).say("/start")).params["text"].startswith("Привет")
+    assert TOKEN not in caplog.text and SECRET not in caplog.text

@@ -1,0 +1,159 @@
+"""POST /telegram/webhook: the secret token, bodies that are not updates, answering before the
+handler ends, draining at shutdown, and `medialab set-webhook`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from medialab.bot.registration import RegistrationError, register_webhook
+from medialab.sandbox.telegram import BotApiSandbox
+from medialab.sandbox.yookassa import YooKassaSandbox
+from medialab.settings import Settings
+
+from .conftest import SECRET, TOKEN, Chat, Launcher, Running, buttons, messages_since
+
+USER = 710_001
+
+
+async def _nothing_processed(telegram: BotApiSandbox) -> None:
+    """Had the refused update been taken, it would be handled before a later update of the
+    same chat (a chat's updates run in order) and its greeting would come first."""
+    assert telegram.calls(chat_id=USER) == []
+    reply = await Chat(telegram, USER).say("/start")
+    assert [call.params["text"] for call in telegram.calls("sendMessage", chat_id=USER)] == [reply.params["text"]]
+
+
+@pytest.mark.parametrize(("secret", "status"), [("wrong-secret", 403), ("", 401), (SECRET[:-1], 403)])
+async def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_processed(
+    app: Running, telegram: BotApiSandbox, secret: str, status: int
+) -> None:
+    response = await telegram.deliver(telegram.command_update(USER, "start"), secret_token=secret)
+    assert response.status_code == status
+    await _nothing_processed(telegram)
+
+
+async def test_a_body_that_is_not_an_update_is_refused(app: Running, telegram: BotApiSandbox) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with httpx.AsyncClient() as http:
+        for body in (b"not json", b"[]", b'{"message": {"text": "no update_id"}}'):
+            response = await http.post(app.webhook_url, content=body, headers=headers)
+            assert response.status_code == 400, body
+    await _nothing_processed(telegram)
+
+
+async def test_without_a_bot_token_the_webhook_says_it_is_not_configured(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    async with launch(register=False, telegram_bot_token=None) as app:
+        response = await telegram.deliver(telegram.command_update(USER, "start"), app.webhook_url, SECRET)
+        assert response.status_code == 503
+        assert await app.services.billing.get_user_info(USER) is None
+
+
+async def test_the_webhook_answers_before_a_slow_handler_ends(
+    app: Running, telegram: BotApiSandbox, yookassa: YooKassaSandbox
+) -> None:
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    yookassa.hang_next(1, seconds=2.0)
+    mark = telegram.checkpoint()
+
+    response = await telegram.deliver(telegram.callback_update(USER, "payment_amount_100"))
+    assert response.status_code == 200
+    # YooKassa is still holding the handler: the payment link cannot have been sent yet.
+    assert messages_since(telegram, mark, USER) == []
+    link = await telegram.wait_for("sendMessage", lambda call: call.chat_id == USER, after=mark)
+    assert buttons(link)[0][1].startswith(app.settings.yookassa_api_url)
+    # The press was answered before the handler began waiting, so the spinner stopped at once.
+    made = [call.method for call in telegram.calls()[mark:]]
+    assert made.index("answerCallbackQuery") < made.index("sendMessage")
+
+
+async def test_a_press_too_old_to_answer_is_still_handled(app: Running, telegram: BotApiSandbox) -> None:
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    press = telegram.callback_update(USER, "mode:generate")
+    telegram.world.answer_query(press["callback_query"]["id"])  # answered or expired meanwhile
+    mark = telegram.checkpoint()
+    reply = await chat.send(press)
+    assert reply.params["text"].startswith("Режим «Создать по описанию»")
+    (answer,) = telegram.calls()[mark:][:1]
+    assert (answer.method, answer.error_code) == ("answerCallbackQuery", 400)
+
+
+async def test_shutdown_waits_for_updates_in_hand(
+    launch: Launcher, telegram: BotApiSandbox, yookassa: YooKassaSandbox
+) -> None:
+    async with launch() as app:
+        await Chat(telegram, USER).say("/start")
+        yookassa.hang_next(1, seconds=1.0)
+        mark = telegram.checkpoint()
+        assert (await telegram.deliver(telegram.callback_update(USER, "payment_amount_300"))).status_code == 200
+    # The app has stopped; the update it had accepted was finished, not dropped.
+    sent = messages_since(telegram, mark, USER)
+    assert len(sent) == 1 and sent[0].params["text"].startswith("Счёт на 300 ₽ готов")
+
+
+async def test_the_registered_webhook_asks_only_for_the_updates_used(app: Running, telegram: BotApiSandbox) -> None:
+    webhook = telegram.world.webhook
+    assert webhook is not None
+    assert (webhook.url, webhook.secret_token) == (app.webhook_url, SECRET)
+    assert sorted(webhook.allowed_updates) == ["callback_query", "message"]
+
+
+async def _medialab(cwd: Path, *args: str, **env: str) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "REDIS_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "medialab", *args, cwd=cwd, env=clean | env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_set_webhook_command_registers_url_secret_and_updates(
+    telegram: BotApiSandbox, telegram_url: str, tmp_path: Path
+) -> None:
+    url = "https://bot.example.com/telegram/webhook"
+    code, out, err = await _medialab(
+        tmp_path, "set-webhook", TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram_url,
+        TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET,
+    )
+    assert code == 0, err
+    assert out.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message)")
+    webhook = telegram.world.webhook
+    assert webhook is not None and webhook.url == url and webhook.secret_token == SECRET
+    assert sorted(webhook.allowed_updates) == ["callback_query", "message"]
+    assert TOKEN not in out + err and SECRET not in out + err
+
+
+@pytest.mark.parametrize(("missing", "message"), [
+    ("TELEGRAM_WEBHOOK_URL", "medialab: TELEGRAM_WEBHOOK_URL is not set (the public URL of /telegram/webhook)"),
+    ("TELEGRAM_BOT_TOKEN", "medialab: TELEGRAM_BOT_TOKEN is not set"),
+])
+async def test_set_webhook_without_url_or_token_exits_2_with_one_line(
+    telegram: BotApiSandbox, telegram_url: str, tmp_path: Path, missing: str, message: str
+) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram_url,
+           "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook"}
+    del env[missing]
+    code, out, err = await _medialab(tmp_path, "set-webhook", **env)
+    assert (code, out, err) == (2, "", message + "\n")
+    assert telegram.world.webhook is None
+
+
+async def test_set_webhook_reports_telegram_refusing_without_secrets(
+    bot_settings: Settings, telegram: BotApiSandbox
+) -> None:
+    settings = bot_settings.with_overrides(
+        telegram_webhook_url="https://bot.example.com/telegram/webhook", telegram_webhook_secret="bad secret!")
+    with pytest.raises(RegistrationError) as refused:
+        await register_webhook(settings)
+    assert str(refused.value) == "Telegram refused the webhook: Bad Request: secret token contains unallowed characters"
+    assert telegram.world.webhook is None
