@@ -9,6 +9,7 @@ from litestar import Litestar
 
 from medialab.settings import Settings
 from medialab.web.health import HealthController
+from medialab.web.metrics import MetricsController
 from medialab.services import Services
 
 
@@ -24,4 +25,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await services.close()
 
-    return Litestar(route_handlers=[HealthController], lifespan=[lifespan], openapi_config=None)
+    return Litestar(route_handlers=[HealthController, MetricsController], lifespan=[lifespan], openapi_config=None)
