@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
+from medialab.logs import configure_logging
 from medialab.settings import Settings, SettingsError
 
 
@@ -24,7 +25,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
         proxy_headers=False,
-        log_level="info",
+        log_config=None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )
     return 0
@@ -109,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings], int] = args.run
     try:
         settings = Settings.from_env()
+        configure_logging(settings)
         return run(args, settings)
     except (SettingsError, CommandError) as exc:
         print(f"medialab: {exc}", file=sys.stderr)

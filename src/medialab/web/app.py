@@ -10,6 +10,7 @@ from litestar import Litestar
 from medialab.settings import Settings
 from medialab.web.health import HealthController
 from medialab.web.metrics import MetricsController
+from medialab.web.log_context import litestar_logging, request_context
 from medialab.services import Services
 
 
@@ -25,4 +26,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await services.close()
 
-    return Litestar(route_handlers=[HealthController, MetricsController], lifespan=[lifespan], openapi_config=None)
+    return Litestar(route_handlers=[HealthController, MetricsController], lifespan=[lifespan], openapi_config=None,
+                   middleware=[request_context], logging_config=litestar_logging())
