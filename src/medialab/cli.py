@@ -7,8 +7,16 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
+from medialab.admin.commands import add_admin_parser
 from medialab.logs import configure_logging
 from medialab.settings import Settings, SettingsError
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors in one line (DESIGN.md §7), like every other refusal of the command."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 class CommandError(Exception):
@@ -84,8 +92,32 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    from medialab.admin.arguments import AdminError, cli_actor
+    from medialab.admin.commands import command_for
+
+    async def run() -> list[str]:
+        command = command_for(args, settings, cli_actor())
+        # Imported once the arguments are good: a refusal should not wait for aiogram to load.
+        from medialab.admin.service import AdminService
+        from medialab.services import Services
+
+        services = await Services.open(settings)
+        try:
+            return await command(AdminService(services.billing, services.sessions))
+        finally:
+            await services.close()
+
+    try:
+        lines = asyncio.run(run())
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medialab", description=__doc__)
+    parser = _OneLineParser(prog="medialab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the web app (webhooks, health, metrics)")
@@ -103,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="check the ledger and repair the Redis cache from SQL")
     reconcile.add_argument("--no-repair", action="store_true", help="only report")
     reconcile.set_defaults(run=_reconcile)
+
+    add_admin_parser(commands, run=_admin)
     return parser
 
 
