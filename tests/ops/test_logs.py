@@ -9,11 +9,15 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import quote
 
 import httpx
 import pytest
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import Message, Update
 
+from medialab.bot.log_context import UpdateLogContext
 from medialab.logs import MASK, configure_logging, log_context
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
@@ -42,15 +46,26 @@ def secret_settings(**extra: str) -> Settings:
     }, env_file=None)
 
 
-@pytest.fixture
-def output() -> Iterator[io.StringIO]:
-    """The root handler writing into a buffer (not a terminal: JSON lines); removed afterwards."""
+@contextmanager
+def capture() -> Iterator[io.StringIO]:
+    """The root handler writing into a buffer (not a terminal: JSON lines); removed afterwards.
+
+    Entered after any stand-in is built: a Litestar app with its default logging config
+    replaces the root handlers when it is constructed."""
     stream = io.StringIO()
     level = logging.getLogger().level
     handler = configure_logging(secret_settings(), stream=stream)
-    yield stream
-    logging.getLogger().removeHandler(handler)
-    logging.getLogger().setLevel(level)
+    try:
+        yield stream
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(level)
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    with capture() as stream:
+        yield stream
 
 
 def lines(stream: io.StringIO) -> list[dict]:
@@ -127,14 +142,10 @@ def test_a_terminal_gets_readable_lines() -> None:
 
 async def test_httpx_request_lines_do_not_show_the_bot_token() -> None:
     """httpx logs every request URL at INFO: a Bot API URL carries the token in its path."""
-    output = io.StringIO()
-    # Configured once the stand-in runs: its Litestar app installs a root handler of its own.
-    async with serve_in_loop(BotApiSandbox(TOKEN).app) as base_url, httpx.AsyncClient() as client:
-        handler = configure_logging(secret_settings(), stream=output)
-        try:
+    sandbox = BotApiSandbox(TOKEN)
+    async with serve_in_loop(sandbox.app) as base_url, httpx.AsyncClient() as client:
+        with capture() as output:
             response = await client.get(f"{base_url}/bot{TOKEN}/getMe")
-        finally:
-            logging.getLogger().removeHandler(handler)
     assert response.json()["ok"] is True
     request_lines = [r["message"] for r in lines(output) if r["logger"] == "httpx"]
     assert request_lines and f"/bot{MASK}/getMe" in request_lines[0]
@@ -155,3 +166,29 @@ async def test_requests_get_an_id_in_logs_and_in_the_response(output: io.StringI
     assert len(fresh) == 32 and fresh != "edge-42"
     warnings = [r for r in lines(output) if r["logger"] == "medialab.web.metrics"]
     assert [r["request_id"] for r in warnings] == ["edge-42", fresh]
+
+
+async def test_records_of_an_update_carry_its_id() -> None:
+    sandbox = BotApiSandbox(TOKEN)  # builds the updates; nothing is served
+    router = Router()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        logging.getLogger("medialab.bot.test").info("handling %s", message.text)
+
+    dispatcher = Dispatcher()
+    dispatcher.update.outer_middleware(UpdateLogContext())
+    dispatcher.include_router(router)
+    bot = Bot(TOKEN)
+    with capture() as output:
+        try:
+            for text in ("first", "second"):
+                update = Update.model_validate(sandbox.message_update(42, text), context={"bot": bot})
+                await dispatcher.feed_update(bot, update)
+        finally:
+            await bot.session.close()
+        logging.getLogger("medialab.bot.test").info("after")
+    handled = [r for r in lines(output) if r["logger"] == "medialab.bot.test"]
+    assert [(r["message"], r.get("update_id")) for r in handled] == [
+        ("handling first", "1"), ("handling second", "2"), ("after", None)]
+    assert_clean(output.getvalue())  # aiogram's own lines name the bot by id only
