@@ -27,8 +27,8 @@ MEDIALAB = str(Path(sys.executable).parent / "medialab")
 ACTOR = f"cli:{getpass.getuser()}"
 
 
-def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "DATABASE_URL": database_url, **env}
+def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "DATABASE_URL": database_url}
     environ.pop("REDIS_URL", None)
     if redis_url is not None:
         environ["REDIS_URL"] = redis_url
@@ -36,8 +36,9 @@ def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL, *
                           cwd=Path(__file__).parent)
 
 
-async def medialab(*args: str, database_url: str, **kwargs: str | None) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, *args, database_url=database_url, **kwargs)  # type: ignore[arg-type]
+async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
+                   ) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url)
 
 
 @pytest.fixture
@@ -142,7 +143,8 @@ async def test_user_shows_balance_operations_payments_and_ledger(
     for number in range(5):
         await billing.charge_operation(user.user_id, "edit", operation_id=f"op-9005-{number}")
         await billing.settle_operation(f"op-9005-{number}")
-    await billing.add_balance(user.user_id, 1_050, "grant:seen", kind=LedgerKind.GRANT, actor="cli:alice", reason="sorry")
+    await billing.add_balance(user.user_id, 1_050, "grant:seen", kind=LedgerKind.GRANT,
+                              actor="cli:alice", reason="sorry")
 
     # Without REDIS_URL the command starts an embedded Redis and logs it: JSON lines, as stderr
     # is not a terminal.

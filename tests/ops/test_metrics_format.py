@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medialab.metrics import REGISTRY, Registry
+from medialab.metrics import REGISTRY
+from medialab.prometheus import Registry
 from ops.prometheus_text import FormatError, parse, value
 
 
