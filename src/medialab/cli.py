@@ -8,7 +8,16 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from medialab.admin.commands import add_admin_parser
+from medialab.logs import configure_logging
 from medialab.settings import Settings, SettingsError
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Argument errors in one line (DESIGN.md §7), like every other refusal of the command."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message}\n")
 
 
 class CommandError(Exception):
@@ -25,7 +34,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
         proxy_headers=False,
-        log_level="info",
+        log_config=None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
+        log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )
     return 0
@@ -99,8 +109,32 @@ def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    from medialab.admin.arguments import AdminError, cli_actor
+    from medialab.admin.commands import command_for
+
+    async def run() -> list[str]:
+        command = command_for(args, settings, cli_actor())
+        # Imported once the arguments are good: a refusal should not wait for aiogram to load.
+        from medialab.admin.service import AdminService
+        from medialab.services import Services
+
+        services = await Services.open(settings)
+        try:
+            return await command(AdminService(services.billing, services.sessions))
+        finally:
+            await services.close()
+
+    try:
+        lines = asyncio.run(run())
+    except AdminError as exc:
+        raise CommandError(str(exc)) from None
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="medialab", description=__doc__)
+    parser = _OneLineParser(prog="medialab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the web app (webhooks, health, metrics)")
@@ -121,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     set_webhook = commands.add_parser("set-webhook", help="register TELEGRAM_WEBHOOK_URL with Telegram")
     set_webhook.set_defaults(run=_set_webhook)
+    add_admin_parser(commands, run=_admin)
     return parser
 
 
@@ -129,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings], int] = args.run
     try:
         settings = Settings.from_env()
+        configure_logging(settings)
         return run(args, settings)
     except (SettingsError, CommandError) as exc:
         print(f"medialab: {exc}", file=sys.stderr)

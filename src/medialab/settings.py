@@ -125,6 +125,13 @@ def async_database_url(raw: str) -> str:
     return f"{driver}://{rest}"
 
 
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ValueError(f"must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {raw!r}")
+    return level
+
+
 def _str(raw: str) -> str:
     return raw.strip()
 
@@ -209,6 +216,7 @@ class Settings:
     job_retry_delay: float = _setting("JOB_RETRY_DELAY", "5", _seconds)
     host: str = _setting("HOST", "0.0.0.0")
     port: int = _setting("PORT", "8000", _whole(0))
+    log_level: str = _setting("LOG_LEVEL", "INFO", _log_level)
 
     def __post_init__(self) -> None:
         if self.min_topup > self.max_topup:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing import transactions as tx
 from medialab.billing.cache import Answer, BalanceCache, Step
+from medialab.billing.instruments import counted_charge, counted_credit, counted_refund
 from medialab.billing.results import (
     Charged,
     ChargeResult,
@@ -49,6 +50,7 @@ class BillingService(UserDirectory):
     def price(self) -> int:
         return self._settings.price_per_operation
 
+    @counted_charge
     async def charge_operation(
         self, user_id: int, operation_type: str | OperationType, task_id: str | None = None,
         operation_id: str | None = None,
@@ -120,6 +122,7 @@ class BillingService(UserDirectory):
             return await self.charge_operation(user_id, kind, task_id, operation_id)
         return InsufficientFunds(user_id, balance, self.price)
 
+    @counted_refund
     async def refund_operation(self, operation_id: str, reason: str | None = None, actor: str | None = None) -> RefundResult:
         """Gives back what the operation took, exactly once; a second call says it was done."""
         async with self._sessions() as session:
@@ -138,6 +141,7 @@ class BillingService(UserDirectory):
         await self._settle_step(op.user_id, step, result.refunded, version)
         return result
 
+    @counted_credit
     async def add_balance(
         self, user_id: int, amount: int, idempotency_key: str, kind: LedgerKind = LedgerKind.TOPUP,
         payment_id: int | None = None, actor: str | None = None, reason: str | None = None,

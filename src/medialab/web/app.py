@@ -11,6 +11,8 @@ from medialab.settings import Settings
 from medialab.web.health import HealthController
 from medialab.web.telegram import TelegramWebhookController, telegram_webhook
 from medialab.web.yookassa import YooKassaController
+from medialab.web.metrics import MetricsController
+from medialab.web.log_context import litestar_logging, request_context
 from medialab.services import Services
 
 
@@ -27,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await services.close()
 
     return Litestar(
-        route_handlers=[HealthController, YooKassaController, TelegramWebhookController],
+        route_handlers=[HealthController, MetricsController, YooKassaController, TelegramWebhookController],
         lifespan=[lifespan, telegram_webhook], openapi_config=None,
+        middleware=[request_context], logging_config=litestar_logging(),
     )

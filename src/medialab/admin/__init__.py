@@ -1,0 +1,6 @@
+"""Operators' commands (DESIGN.md §7): look at an account, grant money, refund an operation.
+
+The same service answers the CLI (`medialab admin …`) and, later, admin commands in the bot:
+`arguments` turns typed text into values or a one-line refusal, `service` does the work through
+BillingService (every change a ledger entry with its actor and reason), `report` renders text.
+"""

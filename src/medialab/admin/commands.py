@@ -1,0 +1,62 @@
+"""`medialab admin user|grant|refund`: argparse definitions, and the typed text turned into a
+call of AdminService before any connection is opened (a bad argument costs nothing)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from medialab.admin import arguments as parse
+from medialab.admin import report
+from medialab.settings import Settings
+
+if TYPE_CHECKING:  # the CLI builds its parser without loading the database layers
+    from medialab.admin.service import AdminService
+
+Command = Callable[["AdminService"], Awaitable[list[str]]]
+
+
+def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., int]) -> None:  # type: ignore[type-arg]
+    admin = commands.add_parser("admin", help="operators' commands: look at a user, grant, refund")
+    actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    user = actions.add_parser("user", help="balance, free operations, last operations, payments and ledger")
+    user.add_argument("telegram_id")
+    user.add_argument("--limit", type=int, default=10, help="how many of each to show (default 10)")
+    grant = actions.add_parser("grant", help="add rubles to a balance (a ledger entry of kind grant)")
+    grant.add_argument("telegram_id")
+    grant.add_argument("rubles", help='e.g. 100 or 10.50')
+    grant.add_argument("--reason", help="recorded in the ledger")
+    grant.add_argument("--grant-id", help="idempotency: the same id again changes nothing (default: a new id)")
+    refund = actions.add_parser("refund", help="give back what an operation took (money or its free operation)")
+    refund.add_argument("operation_id")
+    refund.add_argument("--reason", help="recorded in the ledger")
+    admin.set_defaults(run=run)
+
+
+def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Command:
+    """The call that args ask for; AdminError when an argument is wrong."""
+    if args.action == "user":
+        if not 1 <= args.limit <= 1000:
+            raise parse.AdminError(f"--limit must be 1..1000, got {args.limit}")
+        return partial(_user, parse.telegram_id(args.telegram_id), args.limit)
+    if args.action == "grant":
+        return partial(_grant, parse.telegram_id(args.telegram_id),
+                       parse.grant_amount(args.rubles, settings.max_topup * 100), actor,
+                       parse.reason(args.reason, "grant by an operator"), parse.grant_id(args.grant_id))
+    return partial(_refund, parse.operation_id(args.operation_id), actor,
+                   parse.reason(args.reason, "refund by an operator"))
+
+
+async def _user(telegram_id: int, limit: int, admin: AdminService) -> list[str]:
+    return report.account_lines(await admin.account(telegram_id, limit))
+
+
+async def _grant(telegram_id: int, amount: int, actor: str, reason: str, grant_id: str | None,
+                 admin: AdminService) -> list[str]:
+    return [report.grant_line(await admin.grant(telegram_id, amount, actor, reason, grant_id))]
+
+
+async def _refund(operation_id: str, actor: str, reason: str, admin: AdminService) -> list[str]:
+    return [report.refund_line(await admin.refund(operation_id, actor, reason))]

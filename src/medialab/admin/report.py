@@ -1,0 +1,61 @@
+"""Operators' answers as text lines (the CLI prints them; an admin chat can send them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from medialab.domain.money import format_rub
+
+if TYPE_CHECKING:
+    from medialab.admin.service import Account, Grant
+    from medialab.billing.results import RefundResult
+
+
+def _time(moment: datetime) -> str:
+    # SQLite gives naive UTC, PostgreSQL aware datetimes: both shown in UTC.
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _signed(kopecks: int) -> str:
+    return ("+" if kopecks > 0 else "") + format_rub(kopecks)
+
+
+def account_lines(account: Account) -> list[str]:
+    user = account.user
+    lines = [
+        f"user {user.telegram_id} (id {user.user_id}, language {user.language})",
+        f"balance: {format_rub(user.balance)}",
+        f"free operations: {user.free_operations_left} of {user.free_operations_total}",
+        f"last operations ({len(account.operations)}):",
+    ]
+    lines += [f"  {_time(o.created_at)}  {o.id}  {o.type}  {o.status}"
+              f"{' ' + format_rub(o.price) if o.price else ''}  job {o.job_state}" for o in account.operations]
+    lines.append(f"last payments ({len(account.payments)}):")
+    lines += [f"  {_time(p.created_at)}  #{p.id} {p.provider} {p.provider_payment_id or '-'}  "
+              f"{format_rub(p.amount)} {p.currency}  {p.status}" for p in account.payments]
+    lines.append(f"last ledger entries ({len(account.ledger)}):")
+    lines += [f"  {_time(e.created_at)}  {e.kind} {_signed(e.amount)} -> {format_rub(e.balance_after)}  "
+              f"{e.idempotency_key}{'  by ' + e.actor if e.actor else ''}{'  (' + e.reason + ')' if e.reason else ''}"
+              for e in account.ledger]
+    return lines
+
+
+def grant_line(grant: Grant) -> str:
+    credit = grant.credit
+    if not credit.credited:
+        return (f"grant {grant.grant_id} was made before: nothing changed; "
+                f"balance of user {grant.telegram_id}: {format_rub(credit.balance)}")
+    return (f"granted {format_rub(credit.amount)} to user {grant.telegram_id}: balance {format_rub(credit.balance)} "
+            f"(grant id {grant.grant_id})")
+
+
+def refund_line(result: RefundResult) -> str:
+    if not result.refunded:
+        return f"operation {result.operation_id}: {result.note}; nothing changed"
+    if result.free_operation:
+        return f"operation {result.operation_id}: its free operation given back to user id {result.user_id}"
+    return (f"operation {result.operation_id}: refunded {format_rub(result.amount)} to user id {result.user_id}: "
+            f"balance {format_rub(result.balance)}")

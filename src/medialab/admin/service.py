@@ -1,0 +1,122 @@
+"""What operators can do to an account. Changes go through BillingService only."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from sqlalchemy import literal_column, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.admin.arguments import AdminError
+from medialab.billing.results import CreditResult, RefundResult, UnknownOperation, UserInfo
+from medialab.billing.service import BillingService
+from medialab.db.models import LedgerEntry, Operation, Payment
+from medialab.domain.ledger import LedgerKind
+
+
+class OperationLine(msgspec.Struct, frozen=True):
+    id: str
+    type: str
+    status: str
+    job_state: str
+    price: int
+    created_at: datetime
+
+
+class PaymentLine(msgspec.Struct, frozen=True):
+    id: int
+    provider: str
+    provider_payment_id: str | None
+    amount: int
+    currency: str
+    status: str
+    created_at: datetime
+
+
+class LedgerLine(msgspec.Struct, frozen=True):
+    id: int
+    kind: str
+    amount: int
+    balance_after: int
+    idempotency_key: str
+    actor: str | None
+    reason: str | None
+    created_at: datetime
+
+
+class Account(msgspec.Struct, frozen=True):
+    user: UserInfo
+    operations: list[OperationLine]
+    payments: list[PaymentLine]
+    ledger: list[LedgerLine]
+
+
+class Grant(msgspec.Struct, frozen=True):
+    telegram_id: int
+    grant_id: str
+    credit: CreditResult
+
+
+class AdminService:
+    def __init__(self, billing: BillingService, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._billing = billing
+        self._sessions = sessions
+
+    async def user(self, telegram_id: int) -> UserInfo:
+        info = await self._billing.get_user_info(telegram_id)
+        if info is None:
+            raise AdminError(f"no user with Telegram id {telegram_id}")
+        return info
+
+    async def account(self, telegram_id: int, limit: int = 10) -> Account:
+        """The balance, free operations and the latest operations, payments and ledger entries."""
+        user = await self.user(telegram_id)
+        async with self._sessions() as session:
+            # SQLite's timestamps have whole seconds: its insertion order (rowid) breaks ties.
+            newest = literal_column("rowid").desc() if session.bind.dialect.name == "sqlite" else Operation.id
+            operations = (await session.scalars(
+                select(Operation).where(Operation.user_id == user.user_id)
+                .order_by(Operation.created_at.desc(), newest).limit(limit))).all()
+            payments = (await session.scalars(
+                select(Payment).where(Payment.user_id == user.user_id)
+                .order_by(Payment.id.desc()).limit(limit))).all()
+            entries = (await session.scalars(
+                select(LedgerEntry).where(LedgerEntry.user_id == user.user_id)
+                .order_by(LedgerEntry.id.desc()).limit(limit))).all()
+        return Account(
+            user,
+            [OperationLine(o.id, o.type, o.status, o.job_state, o.price, o.created_at) for o in operations],
+            [PaymentLine(p.id, p.provider, p.provider_payment_id, p.amount, p.currency, p.status, p.created_at)
+             for p in payments],
+            [LedgerLine(e.id, e.kind, e.amount, e.balance_after, e.idempotency_key, e.actor, e.reason, e.created_at)
+             for e in entries],
+        )
+
+    async def grant(self, telegram_id: int, amount: int, actor: str, reason: str,
+                    grant_id: str | None = None) -> Grant:
+        """Adds money as a GRANT ledger entry. The grant id is its idempotency key: the same id
+        again changes nothing (and is refused if it named a different grant)."""
+        user = await self.user(telegram_id)
+        grant_id = grant_id or uuid.uuid4().hex
+        key = f"grant:{grant_id}"
+        credit = await self._billing.add_balance(user.user_id, amount, key, LedgerKind.GRANT,
+                                                 actor=actor, reason=reason)
+        if not credit.credited:
+            await self._same_grant_or_refuse(key, user.user_id, amount)
+        return Grant(telegram_id, grant_id, credit)
+
+    async def _same_grant_or_refuse(self, key: str, user_id: int, amount: int) -> None:
+        async with self._sessions() as session:
+            entry = (await session.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))).one()
+        if entry.kind != LedgerKind.GRANT.value or entry.user_id != user_id or entry.amount != amount:
+            raise AdminError(f"{key} is already in the ledger for another entry "
+                             f"({entry.kind} of {entry.amount} kopecks to user id {entry.user_id})")
+
+    async def refund(self, operation_id: str, actor: str, reason: str) -> RefundResult:
+        """Gives back what the operation took (money, or its free operation), once."""
+        try:
+            return await self._billing.refund_operation(operation_id, reason, actor)
+        except UnknownOperation:
+            raise AdminError(f"no operation {operation_id!r}") from None

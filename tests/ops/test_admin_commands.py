@@ -1,0 +1,203 @@
+"""`medialab admin user|grant|refund` run as real processes against real Redis and both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conftest import REDIS_TEST_URL
+from medialab.billing.audit import check_ledger
+from medialab.billing.cache import BalanceCache
+from medialab.billing.service import BillingService
+from medialab.db.models import LedgerEntry, Payment
+from medialab.domain.ledger import LedgerKind
+from medialab.settings import Settings
+
+MEDIALAB = str(Path(sys.executable).parent / "medialab")
+ACTOR = f"cli:{getpass.getuser()}"
+
+
+def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "DATABASE_URL": database_url}
+    environ.pop("REDIS_URL", None)
+    if redis_url is not None:
+        environ["REDIS_URL"] = redis_url
+    return subprocess.run([MEDIALAB, *args], env=environ, capture_output=True, text=True, timeout=180,
+                          cwd=Path(__file__).parent)
+
+
+async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
+                   ) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url)
+
+
+@pytest.fixture
+def billing(settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis) -> BillingService:
+    """The same Redis cache the commands use, so both sides keep it in step."""
+    return BillingService(sessions, settings, BalanceCache(redis))
+
+
+async def paying_user(billing: BillingService, telegram_id: int) -> tuple[int, list[str]]:
+    """A user who paid 100 ₽ and ran 4 free and 1 paid operations (balance 90 ₽)."""
+    user = await billing.get_or_create_user(telegram_id)
+    await billing.add_balance(user.user_id, 10_000, f"seed-{telegram_id}")
+    operations = []
+    for number in range(5):
+        operations.append(f"op-{telegram_id}-{number}")
+        await billing.charge_operation(user.user_id, "generate", operation_id=operations[-1])
+        await billing.settle_operation(operations[-1])
+    return user.user_id, operations
+
+
+async def entries(sessions: async_sessionmaker[AsyncSession], user_id: int, kind: str) -> list[LedgerEntry]:
+    async with sessions() as session:
+        return list((await session.scalars(
+            select(LedgerEntry).where(LedgerEntry.user_id == user_id, LedgerEntry.kind == kind))).all())
+
+
+async def test_grant_is_one_ledger_entry_with_actor_and_reason(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user_id, _ = await paying_user(billing, 9001)
+    args = ("admin", "grant", "9001", "150,50", "--reason", "goodwill: ticket 77", "--grant-id", "t77")
+
+    done = await medialab(*args, database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "granted 150,50 ₽ to user 9001: balance 240,50 ₽ (grant id t77)\n"
+    again = await medialab(*args, database_url=database_url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "grant t77 was made before: nothing changed; balance of user 9001: 240,50 ₽\n"
+    other = await medialab("admin", "grant", "9001", "10", "--grant-id", "t77", database_url=database_url)
+    assert other.returncode == 2 and other.stdout == ""
+    assert other.stderr.splitlines() == [
+        f"medialab: grant:t77 is already in the ledger for another entry (grant of 15050 kopecks to user id {user_id})"]
+
+    [grant] = await entries(sessions, user_id, "grant")
+    assert (grant.amount, grant.balance_after, grant.idempotency_key) == (15_050, 24_050, "grant:t77")
+    assert (grant.actor, grant.reason) == (ACTOR, "goodwill: ticket 77")
+    assert (await billing.cache.snapshot(user_id)).balance == 24_050  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+async def test_a_grant_without_an_id_gets_a_fresh_one_each_time(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = await billing.get_or_create_user(9004)
+    first, second = await asyncio.gather(
+        medialab("admin", "grant", "9004", "5", database_url=database_url),
+        medialab("admin", "grant", "9004", "5", database_url=database_url),
+    )
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    grants = await entries(sessions, user.user_id, "grant")
+    assert sorted(g.amount for g in grants) == [500, 500]
+    assert len({g.idempotency_key for g in grants}) == 2
+    assert all(g.actor == ACTOR and g.reason == "grant by an operator" for g in grants)
+    assert (await billing.get_user_info(9004)).balance == 1000  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+async def test_refund_gives_back_once(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user_id, operations = await paying_user(billing, 9002)
+    paid, free = operations[4], operations[0]
+
+    done = await medialab("admin", "refund", paid, "--reason", "job lost", database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"operation {paid}: refunded 10 ₽ to user id {user_id}: balance 100 ₽\n"
+    again, freed = await asyncio.gather(
+        medialab("admin", "refund", paid, database_url=database_url),
+        medialab("admin", "refund", free, database_url=database_url),
+    )
+    assert again.returncode == 0 and again.stdout == (
+        f"operation {paid}: nothing to refund: the operation is refunded; nothing changed\n")
+    assert freed.returncode == 0 and freed.stdout == (
+        f"operation {free}: its free operation given back to user id {user_id}\n")
+
+    [refund] = await entries(sessions, user_id, "refund")
+    assert (refund.amount, refund.operation_id, refund.actor, refund.reason) == (1000, paid, ACTOR, "job lost")
+    info = await billing.get_user_info(9002)
+    assert (info.balance, info.free_operations_left) == (10_000, 1)  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+async def test_user_shows_balance_operations_payments_and_ledger(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = await billing.get_or_create_user(9005, "en")
+    async with sessions.begin() as session:
+        payment = Payment(provider_payment_id="2e8f6b7c-000f-5000-9000-1b6e0d3c8a11", idempotence_key="ik-9005",
+                          user_id=user.user_id, amount=30_000, currency="RUB", status="succeeded")
+        session.add(payment)
+    await billing.add_balance(user.user_id, 30_000, "yookassa:2e8f6b7c", payment_id=payment.id)
+    for number in range(5):
+        await billing.charge_operation(user.user_id, "edit", operation_id=f"op-9005-{number}")
+        await billing.settle_operation(f"op-9005-{number}")
+    await billing.add_balance(user.user_id, 1_050, "grant:seen", kind=LedgerKind.GRANT,
+                              actor="cli:alice", reason="sorry")
+
+    # Without REDIS_URL the command starts an embedded Redis and logs it: JSON lines, as stderr
+    # is not a terminal.
+    done = await medialab("admin", "user", "9005", "--limit", "3", database_url=database_url, redis_url=None)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:4] == [f"user 9005 (id {user.user_id}, language en)", "balance: 300,50 ₽",
+                         "free operations: 0 of 4", "last operations (3):"]
+    operation_lines = lines[4:7]
+    # Newest first: the paid one, then the last two free ones.
+    assert operation_lines[0].endswith("op-9005-4  edit  charged 10 ₽  job delivered")
+    assert operation_lines[1].endswith("op-9005-3  edit  free  job delivered")
+    assert operation_lines[2].endswith("op-9005-2  edit  free  job delivered")
+    assert lines[7:9] == ["last payments (1):", lines[8]]
+    assert lines[8].endswith(f"#{payment.id} yookassa 2e8f6b7c-000f-5000-9000-1b6e0d3c8a11  300 ₽ RUB  succeeded")
+    assert lines[9] == "last ledger entries (3):"
+    assert lines[10].endswith("grant +10,50 ₽ -> 300,50 ₽  grant:seen  by cli:alice  (sorry)")
+    assert lines[11].endswith("charge -10 ₽ -> 290 ₽  charge:op-9005-4")
+    assert lines[12].endswith("topup +300 ₽ -> 300 ₽  yookassa:2e8f6b7c")
+    assert len(lines) == 13
+    logged = [json.loads(line) for line in done.stderr.splitlines()]
+    assert any(r["message"] == "started an embedded Redis server (REDIS_URL is unset)" for r in logged)
+
+
+BAD_ARGUMENTS = [
+    (("user", "424242"), "no user with Telegram id 424242"),
+    (("user", "abc"), "not a Telegram user id: 'abc'"),
+    (("user", "9003", "--limit", "0"), "--limit must be 1..1000, got 0"),
+    (("grant", "424242", "10"), "no user with Telegram id 424242"),
+    (("grant", "9003", "ten"), "not a number of rubles: 'ten'"),
+    (("grant", "9003", "-5"), "a grant must be more than 0 ₽, got '-5'"),
+    (("grant", "9003", "0"), "a grant must be more than 0 ₽, got '0'"),
+    (("grant", "9003", "1.005"), "finer than a kopeck: '1.005'"),
+    (("grant", "9003", "100000.01"), "a grant may be at most 100000 ₽ (MAX_TOPUP), got '100000.01'"),
+    (("grant", "9003", "10", "--reason", " "), "the reason is empty"),
+    (("grant", "9003", "10", "--grant-id", "a b"), "a grant id is 1-64 letters, digits, '.', '_' or '-', got 'a b'"),
+    (("refund", "no-such-op"), "no operation 'no-such-op'"),
+]
+
+
+async def test_bad_arguments_exit_2_with_one_line_and_change_nothing(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    user = await billing.get_or_create_user(9003)
+    done = await asyncio.gather(*(medialab("admin", *args, database_url=database_url) for args, _ in BAD_ARGUMENTS))
+    assert [(d.returncode, d.stdout, d.stderr) for d in done] == [
+        (2, "", f"medialab: {error}\n") for _, error in BAD_ARGUMENTS]
+    assert await entries(sessions, user.user_id, "grant") == []
+    assert (await billing.get_user_info(9003)).balance == 0  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+def test_a_missing_argument_is_one_line_too(tmp_path: Path) -> None:
+    done = run("admin", "grant", "9003", database_url=f"sqlite:///{tmp_path}/none.db")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "medialab admin grant: the following arguments are required: rubles\n"
