@@ -21,6 +21,10 @@ YOOKASSA_PUBLISHED_RANGES = (
     "77.75.154.128/25,2a02:5180::/32"
 )
 
+# Telegram takes invoices of up to 10000 Stars; more buttons than this crowd the payment menu.
+MAX_STARS_PER_INVOICE = 10_000
+MAX_STARS_PACKAGES = 6
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -49,6 +53,22 @@ def _price(raw: str) -> Kopecks:
     if kopecks <= 0:
         raise ValueError(f"must be more than 0, got {raw!r}")
     return kopecks
+
+
+def _star_packages(raw: str) -> tuple[int, ...]:
+    """`50,100,250`: the Stars packages offered in the payment menu, each 1..10000 Stars."""
+    packages = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        if not part.isascii() or not part.isdigit() or not 1 <= int(part) <= MAX_STARS_PER_INVOICE:
+            raise ValueError(f"each package is a whole number of Stars from 1 to {MAX_STARS_PER_INVOICE}, got {part!r}")
+        if int(part) in packages:
+            raise ValueError(f"package {part} is listed twice")
+        packages.append(int(part))
+    if len(packages) > MAX_STARS_PACKAGES:
+        raise ValueError(f"at most {MAX_STARS_PACKAGES} packages fit the menu, got {len(packages)}")
+    return tuple(packages)
 
 
 def _networks(raw: str) -> tuple[Network, ...]:
@@ -206,6 +226,10 @@ class Settings:
     yookassa_receipt_phone: str | None = _setting("YOOKASSA_RECEIPT_PHONE", None, _phone)
     yookassa_vat_code: int = _setting("YOOKASSA_VAT_CODE", "1", _code(1, 12))
     yookassa_tax_system_code: int | None = _setting("YOOKASSA_TAX_SYSTEM_CODE", None, _code(1, 6))
+    # Telegram Stars: the packages in the payment menu and the rubles
+    # one Star puts on the balance (kopecks here), fixed on the invoice when it is made.
+    stars_packages: tuple[int, ...] = _setting("STARS_PACKAGES", "50,100,250", _star_packages)
+    stars_ruble_rate: Kopecks = _setting("STARS_RUBLE_RATE", "1.5", _price)
     fal_key: str | None = _setting("FAL_KEY", None, secret=True)
     fal_api_url: str = _setting("FAL_API_URL", "https://queue.fal.run", _url(("https", "http")))
     fal_models: tuple[tuple[str, str], ...] = _setting("FAL_MODELS", "", _model_ids)

@@ -101,6 +101,7 @@ class Payment(Timestamps, Base):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(_in("status", PAYMENT_STATUSES), name="status_known"),
         Index("ix_payments_status_created_at", "status", "created_at"),
+        Index("ix_payments_telegram_charge_id", "telegram_charge_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -113,6 +114,11 @@ class Payment(Timestamps, Base):
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     status: Mapped[str] = mapped_column(String(24), nullable=False, server_default="pending")
     raw_data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # Telegram Stars only: the Stars invoiced (amount is then the kopecks they credit, at the
+    # rate of the day the invoice was made) and Telegram's charge id once it was paid. Charge
+    # ids have no documented length limit, hence a column of their own beside provider_payment_id.
+    stars: Mapped[int | None] = mapped_column(Integer)
+    telegram_charge_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Operation(Timestamps, Base):
