@@ -121,7 +121,7 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
 
         services = await Services.open(settings)
         try:
-            return await command(AdminService(services.billing, services.sessions))
+            return await command(AdminService(services.billing, services.sessions, services.bot))
         finally:
             await services.close()
 

@@ -230,6 +230,8 @@ class Settings:
     # one Star puts on the balance (kopecks here), fixed on the invoice when it is made.
     stars_packages: tuple[int, ...] = _setting("STARS_PACKAGES", "50,100,250", _star_packages)
     stars_ruble_rate: Kopecks = _setting("STARS_RUBLE_RATE", "1.5", _price)
+    # Who answers payment questions (/paysupport), e.g. @shop_support or an email address.
+    paysupport_contact: str | None = _setting("PAYSUPPORT_CONTACT", None)
     fal_key: str | None = _setting("FAL_KEY", None, secret=True)
     fal_api_url: str = _setting("FAL_API_URL", "https://queue.fal.run", _url(("https", "http")))
     fal_models: tuple[tuple[str, str], ...] = _setting("FAL_MODELS", "", _model_ids)

@@ -80,6 +80,7 @@ async def test_payment_menu_shows_the_account_and_the_amounts(app: Running, tele
     assert buttons(menu) == [
         ("100 ₽", "payment_amount_100"), ("300 ₽", "payment_amount_300"),
         ("500 ₽", "payment_amount_500"), ("1000 ₽", "payment_amount_1000"),
+        ("⭐ 50", "stars_amount_50"), ("⭐ 100", "stars_amount_100"), ("⭐ 250", "stars_amount_250"),
         ("Другая сумма", "payment_custom"), ("Отмена", "payment_cancel"),
     ]
     assert (await chat.press("payment_cancel")).params["text"] == "Пополнение отменено."

@@ -104,7 +104,7 @@ async def test_the_registered_webhook_asks_only_for_the_updates_used(app: Runnin
     webhook = telegram.world.webhook
     assert webhook is not None
     assert (webhook.url, webhook.secret_token) == (app.webhook_url, SECRET)
-    assert sorted(webhook.allowed_updates) == ["callback_query", "message"]
+    assert sorted(webhook.allowed_updates) == ["callback_query", "message", "pre_checkout_query"]
 
 
 async def _medialab(cwd: Path, *args: str, **env: str) -> tuple[int, str, str]:
@@ -126,10 +126,10 @@ async def test_set_webhook_command_registers_url_secret_and_updates(
         TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET,
     )
     assert code == 0, err
-    assert out.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message)")
+    assert out.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message, pre_checkout_query)")
     webhook = telegram.world.webhook
     assert webhook is not None and webhook.url == url and webhook.secret_token == SECRET
-    assert sorted(webhook.allowed_updates) == ["callback_query", "message"]
+    assert sorted(webhook.allowed_updates) == ["callback_query", "message", "pre_checkout_query"]
     assert TOKEN not in out + err and SECRET not in out + err
 
 

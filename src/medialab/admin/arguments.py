@@ -47,6 +47,14 @@ def operation_id(text: str) -> str:
     return cleaned
 
 
+def charge_id(text: str) -> str:
+    """A telegram_payment_charge_id: printable ASCII without spaces."""
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > 255 or not all(c.isascii() and c.isprintable() and not c.isspace() for c in cleaned):
+        raise AdminError(f"not a Telegram payment charge id: {text!r}")
+    return cleaned
+
+
 def reason(text: str | None, default: str) -> str:
     if text is None:
         return default

@@ -1,4 +1,4 @@
-"""`medialab admin user|grant|refund`: argparse definitions, and the typed text turned into a
+"""`medialab admin user|grant|refund|refund-stars`: argparse definitions, and the typed text turned into a
 call of AdminService before any connection is opened (a bad argument costs nothing)."""
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., in
     refund = actions.add_parser("refund", help="give back what an operation took (money or its free operation)")
     refund.add_argument("operation_id")
     refund.add_argument("--reason", help="recorded in the ledger")
+    stars = actions.add_parser("refund-stars", help="refund a Telegram Stars payment and take its rubles back")
+    stars.add_argument("charge_id", help="telegram_payment_charge_id of the payment")
     admin.set_defaults(run=run)
 
 
@@ -45,6 +47,8 @@ def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Com
         return partial(_grant, parse.telegram_id(args.telegram_id),
                        parse.grant_amount(args.rubles, settings.max_topup * 100), actor,
                        parse.reason(args.reason, "grant by an operator"), parse.grant_id(args.grant_id))
+    if args.action == "refund-stars":
+        return partial(_refund_stars, parse.charge_id(args.charge_id), actor)
     return partial(_refund, parse.operation_id(args.operation_id), actor,
                    parse.reason(args.reason, "refund by an operator"))
 
@@ -60,3 +64,7 @@ async def _grant(telegram_id: int, amount: int, actor: str, reason: str, grant_i
 
 async def _refund(operation_id: str, actor: str, reason: str, admin: AdminService) -> list[str]:
     return [report.refund_line(await admin.refund(operation_id, actor, reason))]
+
+
+async def _refund_stars(charge_id: str, actor: str, admin: AdminService) -> list[str]:
+    return [report.stars_refund_line(await admin.refund_stars(charge_id, actor))]

@@ -10,6 +10,7 @@ from medialab.domain.money import format_rub
 if TYPE_CHECKING:
     from medialab.admin.service import Account, Grant
     from medialab.billing.results import RefundResult
+    from medialab.payments.stars_refund import StarsRefund
 
 
 def _time(moment: datetime) -> str:
@@ -59,3 +60,11 @@ def refund_line(result: RefundResult) -> str:
         return f"operation {result.operation_id}: its free operation given back to user id {result.user_id}"
     return (f"operation {result.operation_id}: refunded {format_rub(result.amount)} to user id {result.user_id}: "
             f"balance {format_rub(result.balance)}")
+
+
+def stars_refund_line(refund: StarsRefund) -> str:
+    if not refund.debited:
+        return (f"Stars payment {refund.charge_id} was refunded before: nothing changed; "
+                f"balance of user {refund.telegram_id}: {format_rub(refund.balance)}")
+    return (f"Stars payment {refund.charge_id}: {refund.stars} XTR refunded to user {refund.telegram_id}, "
+            f"{format_rub(refund.amount)} taken back: balance {format_rub(refund.balance)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import msgspec
 from sqlalchemy import literal_column, select
@@ -14,6 +15,10 @@ from medialab.billing.results import CreditResult, RefundResult, UnknownOperatio
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Operation, Payment
 from medialab.domain.ledger import LedgerKind
+from medialab.payments.stars_refund import StarsRefund, StarsRefundError, refund_stars
+
+if TYPE_CHECKING:
+    from aiogram import Bot
 
 
 class OperationLine(msgspec.Struct, frozen=True):
@@ -60,9 +65,11 @@ class Grant(msgspec.Struct, frozen=True):
 
 
 class AdminService:
-    def __init__(self, billing: BillingService, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, billing: BillingService, sessions: async_sessionmaker[AsyncSession],
+                 bot: Bot | None = None) -> None:
         self._billing = billing
         self._sessions = sessions
+        self._bot = bot  # only refund-stars talks to Telegram
 
     async def user(self, telegram_id: int) -> UserInfo:
         info = await self._billing.get_user_info(telegram_id)
@@ -120,3 +127,10 @@ class AdminService:
             return await self._billing.refund_operation(operation_id, reason, actor)
         except UnknownOperation:
             raise AdminError(f"no operation {operation_id!r}") from None
+
+    async def refund_stars(self, charge_id: str, actor: str) -> StarsRefund:
+        """The Stars back through Telegram, the rubles they credited off the balance, once."""
+        try:
+            return await refund_stars(self._sessions, self._billing, self._bot, charge_id, actor)
+        except StarsRefundError as exc:
+            raise AdminError(str(exc)) from None

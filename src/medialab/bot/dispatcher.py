@@ -1,7 +1,7 @@
 """The aiogram Dispatcher, built once per web process at start-up.
 
-Routers are joined here, in the order they are tried: commands work in every state, then the
-payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
+Routers are joined here, in the order they are tried: commands work in every state, then
+Telegram Stars (a successful payment is never read as an answer or a prompt), the payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
 last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
 conversation state lives in Redis, so any web process can take a user's next update, and events
 of one user are processed one at a time across processes (RedisEventIsolation).
@@ -16,7 +16,18 @@ from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
-from medialab.bot.routers import commands, face_swap, fallback, generate, merge, modes, payments, photo_text, single_photo
+from medialab.bot.routers import (
+    commands,
+    face_swap,
+    fallback,
+    generate,
+    merge,
+    modes,
+    payments,
+    photo_text,
+    single_photo,
+    stars,
+)
 from medialab.services import Services
 
 # An abandoned conversation (a mode chosen, a question asked) is forgotten after a week.
@@ -28,6 +39,7 @@ def create_root_router() -> Router:
     root = Router(name="medialab")
     root.include_routers(
         commands.create_router(),
+        stars.create_router(),
         payments.create_router(),
         modes.create_router(),
         generate.create_router(),

@@ -13,6 +13,7 @@ PAYMENT_MENU = "payment_menu"
 PAYMENT_AMOUNT_PREFIX = "payment_amount_"
 PAYMENT_CUSTOM = "payment_custom"
 PAYMENT_CANCEL = "payment_cancel"
+STARS_AMOUNT_PREFIX = "stars_amount_"
 MERGE_GO = "merge:go"
 TOPUP_AMOUNTS = (100, 300, 500, 1000)
 
@@ -33,13 +34,17 @@ def topup_button(texts: Texts) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def payment_menu(texts: Texts) -> InlineKeyboardMarkup:
+def payment_menu(texts: Texts, stars_packages: tuple[int, ...] = ()) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for amount in TOPUP_AMOUNTS:
         builder.button(text=format_rub(rubles(amount)), callback_data=f"{PAYMENT_AMOUNT_PREFIX}{amount}")
+    # Stars packages beside the ruble amounts: a row of them under the rubles.
+    for stars in stars_packages:
+        builder.button(text=texts("button-stars", stars=stars), callback_data=f"{STARS_AMOUNT_PREFIX}{stars}")
     builder.button(text=texts("button-custom-amount"), callback_data=PAYMENT_CUSTOM)
     builder.button(text=texts("button-payment-cancel"), callback_data=PAYMENT_CANCEL)
-    builder.adjust(2, 2, 1, 1)
+    stars_rows = (len(stars_packages),) if stars_packages else ()
+    builder.adjust(2, 2, *stars_rows, 1, 1)
     return builder.as_markup()
 
 

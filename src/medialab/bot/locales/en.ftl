@@ -102,3 +102,20 @@ operation-free-type = This operation is free.
 operation-not-started = The operation could not be started; the charge was cancelled. Please try again.
 insufficient-funds = Not enough money: the operation costs {$price}. Top up to go on.
 too-many-in-flight = {$in_flight} of your operations are running already (at most {$limit} at once). Wait for a result and send again.
+
+## Telegram Stars
+
+button-stars = ⭐ {$stars}
+stars-invoice-title = Balance top-up of {$amount}
+stars-invoice-description = {$stars} ⭐ put {$amount} on your balance for image operations.
+stars-invoice-label = Top-up of {$amount}
+stars-package-unknown = There is no such Stars package. Choose one in the payment menu: /start
+stars-refused-unknown = This invoice was not found. Open the payment menu again: /start
+stars-refused-amount = The amount does not match the invoice. Open the payment menu again: /start
+stars-refused-closed = This invoice has already been paid. For a new top-up open the payment menu: /start
+stars-payment-problem = The payment arrived but does not match our invoice, so your balance was not changed. Send /paysupport and we will sort it out.
+paysupport =
+    Help with payments.
+    A top-up by card (YooKassa) or with Telegram Stars reaches your balance as soon as it is paid; check it with /balance.
+    If money or Stars were taken but your balance did not change, or you want a Stars payment refunded, write to us with the date, the amount and how you paid. A Stars refund takes the credited amount off your balance.
+paysupport-contact = Payment support: {$contact}

@@ -1,0 +1,163 @@
+"""Top-ups in Telegram Stars (currency XTR) on the same ledger as YooKassa's.
+
+A pending payment row is stored before the invoice is sent; the invoice's payload names that
+row. Telegram asks before it takes the Stars (pre_checkout_query): only a pending row of this
+user, with these Stars, is approved. The successful_payment that follows credits the rubles fixed
+on the row under the charge id as ledger key, so however often Telegram delivers it the balance
+moves once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from enum import StrEnum
+
+import msgspec
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.billing.service import BillingService
+from medialab.db.models import Payment
+from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.payments import store
+from medialab.settings import Settings
+
+log = logging.getLogger(__name__)
+security_log = logging.getLogger("medialab.security")
+
+PROVIDER = "telegram_stars"
+CURRENCY = "XTR"
+ACTOR = "telegram_stars"
+_PAYLOAD = re.compile(r"^stars:(\d{1,18})$")
+# ledger_entries.idempotency_key holds 128 characters; Telegram documents no limit for charge ids.
+_KEY_LENGTH = 128
+
+
+def credit_key(charge_id: str) -> str:
+    """The ledger key of a Stars top-up: the charge id itself (a digest if it is too long)."""
+    return charge_id if len(charge_id) <= _KEY_LENGTH else "stars-sha256:" + _digest(charge_id)
+
+
+def refund_key(charge_id: str) -> str:
+    key = f"stars-refund:{charge_id}"
+    return key if len(key) <= _KEY_LENGTH else "stars-refund-sha256:" + _digest(charge_id)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def invoice_payload(payment_id: int) -> str:
+    return f"stars:{payment_id}"
+
+
+def payment_id_of(payload: str) -> int | None:
+    match = _PAYLOAD.match(payload)
+    return int(match.group(1)) if match else None
+
+
+class StarsInvoice(msgspec.Struct, frozen=True):
+    payment_id: int
+    stars: int
+    amount: int  # kopecks the Stars put on the balance
+    payload: str
+
+
+class Verdict(StrEnum):
+    """What Telegram's question about a payload is answered; every refusal has its own text."""
+
+    OK = "ok"
+    UNKNOWN = "unknown"  # no such invoice of this user (a forged payload, or someone else's)
+    WRONG_AMOUNT = "wrong_amount"  # not the Stars (or not the currency) the invoice asked for
+    CLOSED = "closed"  # paid (or refunded) already: a new pre-checkout of it is refused
+
+
+class Paid(msgspec.Struct, frozen=True):
+    verdict: Verdict
+    credited: bool = False
+    amount: int = 0
+    balance: int = 0
+
+
+class StarsPayments:
+    """Stateless over the process's sessions and billing: cheap to make per update."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], billing: BillingService, settings: Settings) -> None:
+        self._sessions = sessions
+        self._billing = billing
+        self._settings = settings
+
+    def offers(self, stars: int) -> bool:
+        return stars in self._settings.stars_packages
+
+    async def create_invoice(self, telegram_id: int, stars: int) -> StarsInvoice:
+        """A pending payment row for a package; the rubles are fixed now, at today's rate."""
+        if not self.offers(stars):
+            raise ValueError(f"{stars} Stars is not one of the packages {self._settings.stars_packages}")
+        user = await self._billing.get_or_create_user(telegram_id)
+        amount = stars * self._settings.stars_ruble_rate
+        async with self._sessions.begin() as session:
+            payment = Payment(provider=PROVIDER, idempotence_key=f"stars-{uuid.uuid4().hex}", user_id=user.user_id,
+                              amount=amount, currency=CURRENCY, status=PaymentStatus.PENDING.value, stars=stars)
+            session.add(payment)
+            await session.flush()
+            payment_id = payment.id
+        log.info("stars invoice %s: %s XTR for %s kopecks to user %s", payment_id, stars, amount, user.user_id)
+        return StarsInvoice(payment_id, stars, amount, invoice_payload(payment_id))
+
+    async def pre_checkout(self, telegram_id: int, payload: str, currency: str, total: int) -> Verdict:
+        """Whether Telegram may take the Stars: one read, well within Telegram's 10 seconds."""
+        async with self._sessions() as session:
+            row, verdict = await self._match(session, telegram_id, payload, currency, total)
+        if verdict is Verdict.OK and row is not None and row.status != PaymentStatus.PENDING.value:
+            verdict = Verdict.CLOSED
+        if verdict is not Verdict.OK:
+            log.info("stars pre-checkout of user %s refused (%s): payload %r, %s %s",
+                     telegram_id, verdict, payload, total, currency)
+        return verdict
+
+    async def settle(self, telegram_id: int, payload: str, currency: str, total: int, charge_id: str) -> Paid:
+        """A successful_payment: the invoice's rubles credited once per charge id."""
+        async with self._sessions() as session:
+            row, verdict = await self._match(session, telegram_id, payload, currency, total)
+        if row is None or verdict is not Verdict.OK:
+            security_log.warning("security: stars payment %s of user %s (%s %s, payload %r) does not match "
+                                 "an invoice (%s): nothing credited", charge_id, telegram_id, total, currency,
+                                 payload, verdict)
+            return Paid(verdict)
+        result = await self._billing.add_balance(
+            row.user_id, row.amount, credit_key(charge_id), LedgerKind.TOPUP, payment_id=row.id,
+            actor=ACTOR, reason=f"Telegram Stars payment of {row.stars} XTR",
+        )
+        async with self._sessions.begin() as session:
+            moved = await session.execute(
+                update(Payment).where(Payment.id == row.id, Payment.status == PaymentStatus.PENDING.value)
+                .values(status=PaymentStatus.SUCCEEDED.value, telegram_charge_id=charge_id,
+                        raw_data={"telegram_payment_charge_id": charge_id, "total_amount": total})
+                .returning(Payment.id))
+            first = moved.scalar_one_or_none() is not None
+        if result.credited and not first and row.telegram_charge_id != charge_id:
+            # Two approved pre-checkouts of one invoice both paid: the Stars were taken twice,
+            # so both are credited; an operator may refund the second.
+            log.warning("stars invoice %s paid again by charge %s (first: %s)", row.id, charge_id,
+                        row.telegram_charge_id)
+        if result.credited:
+            log.info("stars payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
+        return Paid(Verdict.OK, result.credited, row.amount, result.balance)
+
+    async def _match(self, session: AsyncSession, telegram_id: int, payload: str, currency: str,
+                     total: int) -> tuple[Payment | None, Verdict]:
+        payment_id = payment_id_of(payload)
+        row = await store.by_id(session, payment_id) if payment_id is not None else None
+        if row is None or row.provider != PROVIDER:
+            return None, Verdict.UNKNOWN
+        owner_telegram_id, _ = await store.owner(session, row.user_id)
+        if owner_telegram_id != telegram_id:
+            # Someone else's invoice is not shown to exist.
+            return None, Verdict.UNKNOWN
+        if currency != CURRENCY or total != row.stars:
+            return row, Verdict.WRONG_AMOUNT
+        return row, Verdict.OK

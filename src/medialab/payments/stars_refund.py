@@ -1,0 +1,92 @@
+"""Refunding a Stars top-up: the Stars back to the user through Telegram, then the rubles they
+credited taken off the balance once (a chargeback; it may leave the balance below zero).
+
+The ledger entry of the top-up (keyed by the charge id) says whose it was and how much it put on
+the balance, so a charge whose invoice was paid twice is refunded by its own amount. Telegram
+first: if it refuses, nothing is taken back; if it says the charge was refunded already (an
+earlier run that stopped before the debit), the debit is made now, under its own key, once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from medialab.billing.service import BillingService
+from medialab.db.models import LedgerEntry, Payment, User
+from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.payments.stars import PROVIDER, credit_key, refund_key
+
+log = logging.getLogger(__name__)
+
+ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
+
+
+class StarsRefundError(Exception):
+    """The refund cannot be made; nothing changed. The message is one line."""
+
+
+class StarsRefund(msgspec.Struct, frozen=True):
+    charge_id: str
+    telegram_id: int
+    stars: int | None
+    amount: int  # kopecks taken back (0 when it was done before)
+    balance: int
+    debited: bool
+
+
+class _Credit(msgspec.Struct, frozen=True):
+    user_id: int
+    telegram_id: int
+    amount: int
+    payment_id: int | None
+    stars: int | None
+
+
+async def refund_stars(sessions: async_sessionmaker[AsyncSession], billing: BillingService, bot: Bot | None,
+                       charge_id: str, actor: str) -> StarsRefund:
+    credit = await _credit_of(sessions, charge_id)
+    if credit is None:
+        raise StarsRefundError(f"no Telegram Stars payment with charge id {charge_id!r}")
+    if bot is None:
+        raise StarsRefundError("TELEGRAM_BOT_TOKEN is not set: Telegram cannot be asked to refund the Stars")
+    try:
+        await bot.refund_star_payment(user_id=credit.telegram_id, telegram_payment_charge_id=charge_id)
+    except TelegramBadRequest as exc:
+        if ALREADY_REFUNDED not in exc.message:
+            raise StarsRefundError(f"Telegram refused the refund of {charge_id}: {exc.message}") from None
+        log.info("stars charge %s was refunded in Telegram before", charge_id)
+    except TelegramAPIError as exc:
+        raise StarsRefundError(f"Telegram could not refund {charge_id} now ({exc.message}); nothing changed") from None
+    result = await billing.add_balance(
+        credit.user_id, -credit.amount, refund_key(charge_id), LedgerKind.CHARGEBACK, payment_id=credit.payment_id,
+        actor=actor, reason=f"Telegram Stars refund of charge {charge_id}",
+    )
+    if credit.payment_id is not None:
+        async with sessions.begin() as session:
+            await session.execute(
+                update(Payment).where(Payment.id == credit.payment_id, Payment.status == PaymentStatus.SUCCEEDED.value)
+                .values(status=PaymentStatus.REFUNDED.value))
+    return StarsRefund(charge_id, credit.telegram_id, credit.stars, credit.amount if result.credited else 0,
+                       result.balance, result.credited)
+
+
+async def _credit_of(sessions: async_sessionmaker[AsyncSession], charge_id: str) -> _Credit | None:
+    query = (
+        select(LedgerEntry.user_id, User.telegram_id, LedgerEntry.amount, LedgerEntry.payment_id, Payment.stars,
+               Payment.provider)
+        .join(User, User.id == LedgerEntry.user_id)
+        .outerjoin(Payment, Payment.id == LedgerEntry.payment_id)
+        .where(LedgerEntry.idempotency_key == credit_key(charge_id), LedgerEntry.kind == LedgerKind.TOPUP.value)
+    )
+    async with sessions() as session:
+        row = (await session.execute(query)).one_or_none()
+    # A YooKassa payment id in the same key space is not a Stars charge.
+    if row is None or row.provider != PROVIDER:
+        return None
+    return _Credit(row.user_id, row.telegram_id, row.amount, row.payment_id, row.stars)
