@@ -1,0 +1,93 @@
+"""`medialab admin refund-stars <charge_id>` as a real process against the Bot API stand-in:
+the Stars go back once through refundStarPayment, the rubles come off the balance once."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from medialab.billing.audit import check_ledger
+from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.sandbox.telegram import BotApiSandbox
+
+from conftest import REDIS_TEST_URL
+from .conftest import TOKEN, Chat, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
+
+MEDIALAB = str(Path(sys.executable).parent / "medialab")
+USER = 780_001
+
+
+async def refund_stars(app: Running, charge_id: str) -> subprocess.CompletedProcess[str]:
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "DATABASE_"))}
+    environ |= {"DATABASE_URL": app.settings.database_url, "REDIS_URL": REDIS_TEST_URL,
+                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": app.settings.telegram_api_url}
+    # In a thread: the stand-in answering the process is served by this test's event loop.
+    return await asyncio.to_thread(subprocess.run, [MEDIALAB, "admin", "refund-stars", charge_id], env=environ,
+                                   capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent)
+
+
+async def _paid(app: Running, telegram: BotApiSandbox) -> str:
+    """A user who bought 100 Stars (150 ₽) and spent 10 ₽ of it; the charge id."""
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    await chat.press("payment_menu")
+    invoice = invoice_of(await buy(chat, 100))
+    await pre_checkout(telegram, USER, 100, invoice["payload"])  # type: ignore[arg-type]
+    paid = telegram.successful_payment_update(USER, "XTR", 100, invoice["payload"])  # type: ignore[arg-type]
+    await chat.send(paid)
+    user = await app.services.billing.get_user_info(USER)
+    assert user is not None
+    await app.services.billing.add_balance(user.user_id, -1_000, "spent-on-test", LedgerKind.GRANT)
+    return paid["message"]["successful_payment"]["telegram_payment_charge_id"]
+
+
+async def test_refund_stars_twice_refunds_and_debits_once(app: Running, telegram: BotApiSandbox) -> None:
+    charge_id = await _paid(app, telegram)
+
+    first = await refund_stars(app, charge_id)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == (f"Stars payment {charge_id}: 100 XTR refunded to user {USER}, "
+                            "150 ₽ taken back: balance -10 ₽\n")
+    assert telegram.world.charges[charge_id].refunded
+    second = await refund_stars(app, charge_id)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == (f"Stars payment {charge_id} was refunded before: nothing changed; "
+                             f"balance of user {USER}: -10 ₽\n")
+
+    calls = telegram.calls("refundStarPayment")
+    assert [call.params for call in calls] == [{"user_id": USER, "telegram_payment_charge_id": charge_id}] * 2
+    assert [call.error_code for call in calls] == [None, 400]  # the second: CHARGE_ALREADY_REFUNDED
+    chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
+    assert [(e.amount, e.idempotency_key, e.actor) for e in chargebacks] == [
+        (-15_000, f"stars-refund:{charge_id}", f"cli:{getpass.getuser()}")]
+    [payment] = await stars_payments(app.services, USER)
+    assert chargebacks[0].payment_id == payment.id and payment.status == PaymentStatus.REFUNDED
+    user = await app.services.billing.get_user_info(USER)
+    assert user is not None and user.balance == -1_000
+    assert await check_ledger(app.services.sessions) == []
+
+
+async def test_refund_stars_of_an_unknown_charge_is_one_line(app: Running, telegram: BotApiSandbox) -> None:
+    await _paid(app, telegram)
+    done = await refund_stars(app, "stxNoSuchCharge")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == ["medialab: no Telegram Stars payment with charge id 'stxNoSuchCharge'"]
+    assert telegram.calls("refundStarPayment") == []
+    user = await app.services.billing.get_user_info(USER)
+    assert user is not None and user.balance == 14_000
+
+
+async def test_a_refund_telegram_refuses_takes_nothing_back(app: Running, telegram: BotApiSandbox) -> None:
+    charge_id = await _paid(app, telegram)
+    del telegram.world.charges[charge_id]  # Telegram no longer knows the charge
+    done = await refund_stars(app, charge_id)
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"medialab: Telegram refused the refund of {charge_id}:") and "CHARGE_NOT_FOUND" in line
+    assert [e.kind for e in await ledger_of(app.services, USER)] == [LedgerKind.TOPUP, LedgerKind.GRANT]
+    assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.SUCCEEDED]
+    assert TOKEN not in done.stderr
