@@ -36,8 +36,9 @@ from medialab.sandbox.telegram import BotApiSandbox
 
 # The bench's own modules: run as a script, its folder is first on sys.path.
 from backends import BACKENDS, migrated_database, open_sessions, seed_users
+from timing import Measurement
 from webhook_checks import verify_paid_prompts
-from webhook_load import Measurement, Webhook, health_rate, send_and_wait, users_sending
+from webhook_load import Webhook, health_rate, send_and_wait, users_sending
 from webhook_servers import echo_serve, medialab_serve, serving
 
 TOKEN = "123456:bench-webhook-token-not-a-real-one-xx"

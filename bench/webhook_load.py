@@ -7,33 +7,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from medialab.sandbox.telegram import BotApiSandbox
 
+# The bench's own modules: run as a script, its folder is first on sys.path.
+from timing import Measurement
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 REPLY_TIMEOUT_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class Measurement:
-    seconds: float
-    latencies: list[float]  # seconds, one per update (or request)
-
-    @property
-    def count(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def per_second(self) -> float:
-        return self.count / self.seconds
-
-    def percentile_ms(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
 class Webhook:
@@ -75,7 +59,7 @@ async def users_sending(
 
     started = time.perf_counter()
     await asyncio.gather(*(user(chat_id) for chat_id in chat_ids))
-    return Measurement(time.perf_counter() - started, latencies)
+    return Measurement(time.perf_counter() - started, latencies, results=[])
 
 
 async def health_rate(http: aiohttp.ClientSession, url: str, concurrency: int, requests: int) -> Measurement:
@@ -94,4 +78,4 @@ async def health_rate(http: aiohttp.ClientSession, url: str, concurrency: int, r
 
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    return Measurement(time.perf_counter() - started, latencies)
+    return Measurement(time.perf_counter() - started, latencies, results=[])
