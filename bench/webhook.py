@@ -73,8 +73,8 @@ class Bench:
                 env = server_env(url, self.api_url, per_user)
                 async with serving(medialab_serve(self.profile_to), env, "/health", self.logs) as base:
                     webhook = Webhook(self.http, f"{base}/telegram/webhook", SECRET)
-                    await self._into_generate_mode(webhook, chats)
-                    paid = await users_sending(webhook, self.telegram, chats, per_user, self._prompt)
+                    await self.into_generate_mode(webhook, chats)
+                    paid = await users_sending(webhook, self.telegram, chats, per_user, self.prompt)
                     health = await health_rate(self.http, f"{base}/health", CONCURRENCY, paid.count)
                 verified = await verify_paid_prompts(sessions, redis, users * per_user, ids)
             return paid, health, verified
@@ -89,13 +89,13 @@ class Bench:
             self._echo_runs += 1
             first = 10_000_000 * self._echo_runs  # chats of their own: replies are matched by chat
             chats = list(range(first, first + users))
-            await users_sending(webhook, self.telegram, chats, 1, self._prompt)  # warm-up, not timed
-            return await users_sending(webhook, self.telegram, chats, per_user, self._prompt)
+            await users_sending(webhook, self.telegram, chats, 1, self.prompt)  # warm-up, not timed
+            return await users_sending(webhook, self.telegram, chats, per_user, self.prompt)
 
-    def _prompt(self, chat_id: int, n: int) -> dict[str, Any]:
+    def prompt(self, chat_id: int, n: int) -> dict[str, Any]:
         return self.telegram.message_update(chat_id, f"a red fox, take {n}")
 
-    async def _into_generate_mode(self, webhook: Webhook, chats: list[int]) -> None:
+    async def into_generate_mode(self, webhook: Webhook, chats: list[int]) -> None:
         async def one(chat_id: int) -> None:
             await send_and_wait(webhook, self.telegram, chat_id, self.telegram.command_update(chat_id, "start"))
             await send_and_wait(webhook, self.telegram, chat_id, self.telegram.callback_update(chat_id, "mode:generate"))

@@ -40,9 +40,9 @@ async def profile(backend: str, per_user: int, logs: str) -> cProfile.Profile:
             configure_logging(settings, stream=log_file)
             async with serve_in_loop(create_app(settings)) as base:
                 webhook = Webhook(run.http, f"{base}/telegram/webhook", SECRET)
-                await run._into_generate_mode(webhook, chats)
+                await run.into_generate_mode(webhook, chats)
                 profiler.enable()
-                measured = await users_sending(webhook, run.telegram, chats, per_user, run._prompt)
+                measured = await users_sending(webhook, run.telegram, chats, per_user, run.prompt)
                 profiler.disable()
         print(f"{measured.count} prompts, {measured.per_second:.0f}/s under the profiler; "
               + await verify_paid_prompts(sessions, redis, measured.count, ids))
