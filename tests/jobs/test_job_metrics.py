@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 
+from medialab.jobs import job_state
+from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
 from medialab.logs import configure_logging
 from medialab.metrics import JOB_DURATION, JOBS
 from medialab.sandbox.fal import FalSandbox
@@ -60,3 +63,15 @@ async def test_records_of_a_job_carry_its_operation_id(
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     [retry] = [r for r in records if "trying again" in r["message"]]
     assert retry["operation_id"] == request.operation_id
+
+
+async def test_a_job_the_sweeper_finds_lost_is_counted_once_as_lost(
+    services: Services, telegram: BotApiSandbox
+) -> None:
+    lost_before = JOBS.value(outcome="lost")
+    request = await charged_request(services, telegram, USER)  # charged, but the queue lost its job
+    later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
+    assert await sweep_stuck_operations(services, now=later) == SweepReport(compensated=1)
+    assert await sweep_stuck_operations(services, now=later) == SweepReport()
+    assert (await operation(services, request.operation_id)).status == "refunded"
+    assert JOBS.value(outcome="lost") == lost_before + 1
