@@ -24,18 +24,29 @@ REFUNDS = REGISTRY.counter(
 declare(REFUNDS, "returned", ("money", "free_operation"))
 LEDGER_ENTRIES = REGISTRY.counter(
     "medialab_ledger_entries_total", "Ledger entries written through BillingService, by kind", ["kind"])
-# Payments count their outcomes: succeeded (credited), canceled, duplicate, mismatch, ...
-TOPUPS = REGISTRY.counter("medialab_topups_total", "Top-up payments by outcome", ["outcome"])
+TOPUP_OUTCOMES = ("credited", "duplicate", "mismatch", "canceled", "pending", "unknown", "charged_back")
+TOPUPS = REGISTRY.counter(
+    "medialab_topups_total",
+    "YooKassa payments settled from the API, by outcome: credited (money added now), duplicate (done "
+    "before), mismatch (not what we asked for: nothing moved), canceled, pending, unknown (not ours), "
+    "charged_back (a refund taken off the balance)",
+    ["outcome"])
+declare(TOPUPS, "outcome", TOPUP_OUTCOMES)
 WEBHOOK_REFUSALS = REGISTRY.counter(
     "medialab_webhook_refusals_total",
     "Webhook requests refused before processing, by webhook (telegram, yookassa) and reason "
-    "(bad_secret, source_not_allowed, bad_body, ...)",
+    "(bad_secret, source_not_allowed, bad_body, busy, not_configured)",
     ["webhook", "reason"])
 JOB_DURATION = REGISTRY.histogram(
     "medialab_job_duration_seconds", "Time from a generation job's start to its end, by operation type and outcome",
     ["operation_type", "outcome"])
-# Jobs count their outcomes: delivered, failed, timed_out, lost, retried.
-JOBS = REGISTRY.counter("medialab_jobs_total", "Generation jobs finished, by outcome", ["outcome"])
+JOB_OUTCOMES = ("delivered", "refused", "failed", "timed_out", "lost", "retried", "skipped")
+JOBS = REGISTRY.counter(
+    "medialab_jobs_total",
+    "Generation job runs, by outcome: delivered, refused (the user blocked the bot), failed, timed_out, "
+    "lost (compensated by the sweeper), retried (to run again), skipped (finished before)",
+    ["outcome"])
+declare(JOBS, "outcome", JOB_OUTCOMES)
 QUEUE_DEPTH = REGISTRY.gauge("medialab_queue_depth", "Jobs waiting in the arq queue, read at scrape time")
 SCRAPE_ERRORS = REGISTRY.counter(
     "medialab_scrape_errors_total", "Values /metrics could not read at scrape time, by source", ["source"])

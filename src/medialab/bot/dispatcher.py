@@ -13,6 +13,8 @@ from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import DefaultKeyBuilder
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
+from medialab.bot.known_users import KnownUsers
+from medialab.bot.log_context import UpdateLogContext
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
@@ -62,9 +64,12 @@ def build_dispatcher(services: Services) -> Dispatcher:
     storage = RedisStorage(services.redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS, data_ttl=STATE_TTL_SECONDS)
     dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(services.redis, key_builder=keys),
                             services=services)
+    # First, so that the locale's and every later record carries the update_id.
+    dispatcher.update.outer_middleware(UpdateLogContext())
     dispatcher.update.outer_middleware(LocaleMiddleware())
     dispatcher.callback_query.middleware(AnswerCallbacksMiddleware())
+    billing = BillingMiddleware(KnownUsers())  # one for both: a user is looked up once
     for observer in (dispatcher.message, dispatcher.callback_query):
-        observer.middleware(BillingMiddleware())
+        observer.middleware(billing)
     dispatcher.include_router(create_root_router())
     return dispatcher

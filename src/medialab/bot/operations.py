@@ -33,6 +33,7 @@ class Ticket:
     """What an operation starts with: its id, its user and, for a paid type, the charge."""
 
     operation_id: str
+    # The user's ids; its balance may be older than the charge (bot/known_users.py).
     user: UserInfo
     # None for add_text, which billing never sees.
     charge: Charged | None = None

@@ -19,7 +19,9 @@ import msgspec
 from medialab.billing.results import RefundResult
 from medialab.bot.notifier import NotDelivered
 from medialab.jobs import job_cache, job_state
+from medialab.jobs.job_metrics import job_lost
 from medialab.jobs.job_state import Recipient
+from medialab.logs import log_context
 
 if TYPE_CHECKING:
     from medialab.services import Services
@@ -110,13 +112,17 @@ async def _end_lost_job(services: Services, operation_id: str) -> str | None:
         # Its job delivered the image and died before settling: settle, do not refund.
         return "settled" if await services.billing.settle_operation(operation_id) else None
     reason = f"lost: no result within JOB_TIMEOUT ({services.settings.job_timeout}s)"
-    return "compensated" if await compensate(services, operation_id, reason) is not None else None
+    if await compensate(services, operation_id, reason) is None:
+        return None
+    job_lost()
+    return "compensated"
 
 
 async def _sweep_one(counts: dict[str, int], operation_id: str, step: Awaitable[str | None]) -> None:
     # One operation that cannot be finished now (the database hiccups) must not stop the rest.
     try:
-        done = await step
+        with log_context(operation_id=operation_id):
+            done = await step
     except Exception:
         counts["errors"] += 1
         log.exception("sweeper could not finish operation %s", operation_id)

@@ -22,11 +22,13 @@ from arq import Retry
 from medialab.bot.notifier import NotDelivered
 from medialab.domain.operations import OperationType
 from medialab.jobs import job_cache, job_state
+from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.compensation import COMPENSATION_GRACE_SECONDS, compensate
 from medialab.jobs.inputs import PhotoUnavailable, download_photos
 from medialab.jobs.provider_choice import open_provider
 from medialab.jobs.providers import ImageRequest, ImageResult, ProviderError
 from medialab.jobs.requests import GenerationRequest, request_from_job
+from medialab.logs import log_context
 
 if TYPE_CHECKING:
     from medialab.services import Services
@@ -56,16 +58,26 @@ async def generate_image(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
     services: Services = ctx["services"]
     request = request_from_job(payload)
     job_try = int(ctx.get("job_try") or 1)
-    if not request.billed:
-        return await _run_unbilled(services, request, job_try)
-    return await _run_billed(services, request, job_try)
+    run = JobRun(request.operation_type)
+    with log_context(operation_id=request.operation_id):
+        try:
+            if not request.billed:
+                return await _run_unbilled(services, request, job_try, run)
+            return await _run_billed(services, request, job_try, run)
+        except Retry:
+            run.end("retried")
+            raise
+        except BaseException:
+            run.end("failed")  # a crash outside the try's own handling (e.g. SQL down)
+            raise
 
 
-async def _run_billed(services: Services, request: GenerationRequest, job_try: int) -> str:
+async def _run_billed(services: Services, request: GenerationRequest, job_try: int, run: JobRun) -> str:
     operation_id = request.operation_id
     attempt = await job_state.start_attempt(services.sessions, operation_id)
     if attempt is None:
         log.info("operation %s is finished or unknown: nothing to do", operation_id)
+        run.end("skipped")
         return "skipped"
     deadline = attempt.started_at + timedelta(seconds=services.settings.job_timeout)
     try:
@@ -73,25 +85,31 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
     except JobFailure as failure:
         _retry_if_in_time(services.settings, failure, job_try, deadline, operation_id)
         reason = _final_reason(services.settings, failure, job_try, deadline)
+        ended = "timed_out" if _seconds_until(deadline) <= 0 else "failed"
     else:
         if outcome is Outcome.DELIVERED:
             if not await services.billing.settle_operation(operation_id):
                 log.warning("operation %s was delivered after it had left flight", operation_id)
             await job_cache.forget_image(services.redis, operation_id)
+            run.end("delivered")
             return outcome.value
         if outcome is Outcome.TAKEN:
+            run.end("skipped")
             return "skipped"
         reason = "the result could not be delivered: the user blocked the bot (or the chat is gone)"
+        ended = "refused"
     recipient = job_state.Recipient(request.telegram_id, request.language)
     await compensate(services, operation_id, reason, recipient)
     await job_cache.forget_image(services.redis, operation_id)
+    run.end(ended)
     return f"compensated: {reason}"
 
 
-async def _run_unbilled(services: Services, request: GenerationRequest, job_try: int) -> str:
+async def _run_unbilled(services: Services, request: GenerationRequest, job_try: int, run: JobRun) -> str:
     """add_text: no operation row and nothing to give back; only delivered once."""
     operation_id = request.operation_id
     if await job_cache.was_delivered(services.redis, operation_id):
+        run.end("skipped")
         return "skipped"
     deadline = job_state.utcnow() + timedelta(seconds=services.settings.job_timeout)
     try:
@@ -101,7 +119,9 @@ async def _run_unbilled(services: Services, request: GenerationRequest, job_try:
         log.warning("%s %s failed for good: %s", request.operation_type, operation_id, failure.message)
         outcome = None
     await job_cache.forget_image(services.redis, operation_id)
-    return outcome.value if outcome is not None else "failed"
+    ended = outcome.value if outcome is not None else "failed"
+    run.end(ended)
+    return ended
 
 
 async def _attempt(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import msgspec
 from arq.connections import ArqRedis
 
+from medialab.jobs.enqueue import enqueue_once
+
 GENERATION_JOB = "generate_image"
 
 
@@ -25,8 +27,7 @@ class GenerationRequest(msgspec.Struct, frozen=True):
 
 async def enqueue_generation(arq: ArqRedis, request: GenerationRequest) -> bool:
     """True when queued now; False when a job with this operation id already exists."""
-    job = await arq.enqueue_job(GENERATION_JOB, msgspec.to_builtins(request), _job_id=request.operation_id)
-    return job is not None
+    return await enqueue_once(arq, GENERATION_JOB, request.operation_id, msgspec.to_builtins(request))
 
 
 def request_from_job(payload: dict) -> GenerationRequest:  # type: ignore[type-arg]

@@ -22,6 +22,7 @@ from medialab.billing.service import BillingService
 from medialab.bot.notifier import Notifier
 from medialab.db.models import Payment as PaymentRow
 from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.metrics import TOPUPS
 from medialab.payments import store
 from medialab.payments.topup import mismatch
 from medialab.payments.yookassa_api import Payment, Refund, YooKassaError, YooKassaUnavailable
@@ -47,6 +48,20 @@ class Outcome(StrEnum):
     IGNORED = "ignored"  # an event top-ups have no use for
 
 
+# medialab_topups_total's label for each outcome of a settlement (IGNORED never comes from one).
+TOPUP_LABELS = {
+    Outcome.CREDITED: "credited", Outcome.DONE_BEFORE: "duplicate", Outcome.REJECTED: "mismatch",
+    Outcome.CANCELED: "canceled", Outcome.PENDING: "pending", Outcome.UNKNOWN: "unknown",
+    Outcome.DEBITED: "charged_back",
+}
+
+
+def _counted(outcome: Outcome) -> Outcome:
+    if outcome in TOPUP_LABELS:
+        TOPUPS.inc(outcome=TOPUP_LABELS[outcome])
+    return outcome
+
+
 class Undecided(Exception):
     """The API could not be asked (or YooKassa is not configured): try again later."""
 
@@ -66,6 +81,13 @@ class Settlement:
         self._client = client
 
     async def settle_payment(self, provider_payment_id: str) -> Outcome:
+        return _counted(await self._settle_payment(provider_payment_id))
+
+    async def settle_refund(self, refund_id: str) -> Outcome:
+        """Takes a succeeded refund off the balance once (it may go below zero)."""
+        return _counted(await self._settle_refund(refund_id))
+
+    async def _settle_payment(self, provider_payment_id: str) -> Outcome:
         async with self._sessions() as session:
             row = await store.by_provider_id(session, provider_payment_id)
         if row is None:
@@ -76,8 +98,7 @@ class Settlement:
             return self._reject(row, "the API does not know the payment")
         return await self._settle(row, payment)
 
-    async def settle_refund(self, refund_id: str) -> Outcome:
-        """Takes a succeeded refund off the balance once (it may go below zero)."""
+    async def _settle_refund(self, refund_id: str) -> Outcome:
         refund = await self._ask(lambda client: client.get_refund(refund_id))
         if refund is None or refund.status != "succeeded":
             log.info("refund %s is not a succeeded refund in the API: ignored", refund_id)

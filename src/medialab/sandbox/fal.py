@@ -25,6 +25,8 @@ from litestar import HttpMethod, Litestar, Request, Response, route
 from litestar.params import FromPath
 from PIL import Image
 
+from medialab.web.log_context import litestar_logging
+
 MODES = frozenset({"succeed", "fail", "invalid", "hang", "garbage", "rate_limit", "flaky"})
 SUBMIT_FAILURES = {
     "rate_limit": (429, "Rate limit exceeded, slow down"),
@@ -133,7 +135,7 @@ class FalSandbox:
 
         # Several photos as base64 data URIs outgrow Litestar's default 10 MB body limit.
         return Litestar(route_handlers=[dispatch], openapi_config=None,
-                        request_max_body_size=MAX_BODY_BYTES)
+                        request_max_body_size=MAX_BODY_BYTES, logging_config=litestar_logging())
 
     def _submit(self, model_id: str, base_url: str) -> Response[Any]:
         mode = self._take_mode()

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
 from medialab.sandbox.telegram_wire import BotApiError, not_found, read_method_call, unauthorized
+from medialab.web.log_context import litestar_logging
 
 if TYPE_CHECKING:
     from medialab.sandbox.telegram import BotApiSandbox
@@ -64,4 +65,5 @@ def build_app(sandbox: BotApiSandbox) -> Litestar:
         [bot_api_method, file_download],
         exception_handlers={HTTPException: _http_error},
         request_max_body_size=MAX_UPLOAD_BYTES,
+        logging_config=litestar_logging(),
     )

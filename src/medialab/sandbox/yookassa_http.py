@@ -17,6 +17,7 @@ from litestar.response import Redirect
 
 from medialab.sandbox.yookassa_state import YooKassaState
 from medialab.sandbox.yookassa_wire import ApiRefusal, WireObject
+from medialab.web.log_context import litestar_logging
 
 if TYPE_CHECKING:
     from medialab.sandbox.yookassa import YooKassaSandbox
@@ -39,6 +40,7 @@ def build_app(sandbox: YooKassaSandbox) -> Litestar:
         state=State({"sandbox": sandbox}),
         exception_handlers={ApiRefusal: _refusal_response},
         openapi_config=None,
+        logging_config=litestar_logging(),
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from medialab.bot.dispatcher import build_dispatcher
 from medialab.bot.updates import UpdateRunner
+from medialab.metrics import WEBHOOK_REFUSALS
 from medialab.services import Services
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_UPDATE_BYTES = 1024 * 1024
 
 
-def _refusal(status_code: int, error: str) -> Response[dict[str, object]]:
+def _refusal(status_code: int, error: str, reason: str) -> Response[dict[str, object]]:
+    WEBHOOK_REFUSALS.inc(webhook="telegram", reason=reason)
     return Response({"ok": False, "error": error}, status_code=status_code)
 
 
@@ -38,21 +40,21 @@ class TelegramWebhookController(Controller):
     async def webhook(self, request: Request, state: State) -> Response[dict[str, object]]:  # type: ignore[type-arg]
         runner: UpdateRunner | None = state.telegram
         if runner is None:
-            return _refusal(503, "the bot is not configured (TELEGRAM_BOT_TOKEN)")
+            return _refusal(503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
         secret = state.services.settings.telegram_webhook_secret
         if secret:
             given = request.headers.get(SECRET_HEADER)
             if given is None:
-                return _refusal(401, "secret token header missing")
+                return _refusal(401, "secret token header missing", "bad_secret")
             if not hmac.compare_digest(given.encode(), secret.encode()):
-                return _refusal(403, "wrong secret token")
+                return _refusal(403, "wrong secret token", "bad_secret")
         try:
             update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
         except ValidationError:
-            return _refusal(400, "not a Telegram update")
+            return _refusal(400, "not a Telegram update", "bad_body")
         if not runner.accepts():
             # Telegram delivers it again later.
-            return _refusal(503, "busy or shutting down")
+            return _refusal(503, "busy or shutting down", "busy")
         runner.submit(update)
         return Response({"ok": True})
 

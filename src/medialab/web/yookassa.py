@@ -14,6 +14,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
+from medialab.metrics import WEBHOOK_REFUSALS
 from medialab.payments.notifications import NotANotification, read_notification
 from medialab.payments.settlement import Undecided
 from medialab.payments.source import allowed_source
@@ -55,11 +56,13 @@ class YooKassaController(Controller):
         )
         if not allowed:
             log.warning("YooKassa webhook: refused a request from %s (not an allowed source)", source)
+            WEBHOOK_REFUSALS.inc(webhook="yookassa", reason="source_not_allowed")
             return Response(WebhookAnswer("forbidden"), status_code=403)
         try:
             notification = read_notification(await request.body())
         except NotANotification as exc:
             log.warning("YooKassa webhook from %s: %s", source, exc)
+            WEBHOOK_REFUSALS.inc(webhook="yookassa", reason="bad_body")
             return Response(WebhookAnswer("bad_request", str(exc)), status_code=400)
         try:
             outcome = await services.payments.handle_notification(notification, str(source))

@@ -20,6 +20,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from medialab.billing.results import Charged, InsufficientFunds, TooManyInFlight
 from medialab.bot.keyboards import topup_button
+from medialab.bot.known_users import KnownUsers
 from medialab.bot.operations import Ticket, operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
@@ -32,6 +33,9 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class BillingMiddleware(BaseMiddleware):
+    def __init__(self, known_users: KnownUsers | None = None) -> None:
+        self.known_users = known_users or KnownUsers()
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         operation = get_flag(data, "billing")
         if operation is None:
@@ -39,7 +43,7 @@ class BillingMiddleware(BaseMiddleware):
         assert isinstance(event, Message | CallbackQuery), "the billing flag is for messages and buttons"
         services: Services = data["services"]
         texts: Texts = data["texts"]
-        user = await services.billing.get_or_create_user(event.from_user.id, data["language"])  # type: ignore[union-attr]
+        user = await self.known_users.identify(services.billing, event.from_user.id, data["language"])  # type: ignore[union-attr]
         operation_id = operation_id_for(event, data["bot"].id)
         result = await services.billing.charge_operation(user.user_id, operation, operation_id=operation_id)
         if isinstance(result, InsufficientFunds):
