@@ -18,6 +18,7 @@ from typing import IO
 
 import httpx
 
+import medialab
 from medialab.bot.registration import register_webhook
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
@@ -32,6 +33,7 @@ SHOP_ID = "demo-shop"
 YOOKASSA_KEY = "demo-yookassa-secret-key"
 FAL_KEY = "demo-fal-key"
 READY_TIMEOUT_SECONDS = 60.0
+SOURCE_ROOT = str(Path(medialab.__file__).resolve().parents[1])
 
 
 def free_port() -> int:
@@ -54,6 +56,8 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
     ours = {f.metadata["env"] for f in fields(Settings)}
     env = {name: value for name, value in os.environ.items() if name not in ours}
     web = f"http://127.0.0.1:{web_port}"
+    # The processes run the code this process runs (a checkout, not some installed copy).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, env.get("PYTHONPATH")) if p)
     env.update({
         "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
         "HOST": "127.0.0.1", "PORT": str(web_port),
