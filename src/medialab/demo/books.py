@@ -41,7 +41,7 @@ async def books_problem(sessions: Sessions) -> str | None:
     drifts = await check_ledger(sessions)
     if drifts:
         first = drifts[0]
-        return (f"{len(drifts)} balance(s) differ from the ledger (user {first.telegram_id} {first.what}: "
+        return (f"{len(drifts)} drift(s) between balances and the ledger (user {first.telegram_id} {first.what}: "
                 f"ledger says {first.expected}, found {first.actual})")
     unsettled = await unsettled_operations(sessions)
     if unsettled:
