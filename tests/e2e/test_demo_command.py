@@ -31,13 +31,17 @@ KEY_LINES = [
 ]
 
 
-def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
+def run_demo(tmp_path: Path, *options: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:
     # Only what a machine with nothing but Python has: no REDIS_URL, no DATABASE_URL.
     env = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "DATABASE_URL")}
     env["PYTHONPATH"] = str(SOURCE_ROOT)
-    done = subprocess.run([sys.executable, "-m", "medialab", "demo", "--dir", str(tmp_path / "run"),
-                           "--output", str(tmp_path / "images")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "medialab", "demo", "--dir", str(tmp_path / "run"),
+                           "--output", str(tmp_path / "images"), *options], cwd=tmp_path, env=env,
+                          input=typed, capture_output=True, text=True, timeout=180)
+
+
+def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
+    done = run_demo(tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     lines = done.stdout.splitlines()
     for line in KEY_LINES:
@@ -48,6 +52,22 @@ def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
     assert [line.split()[1:3] for line in ledger] == [
         ["topup", "100"], ["charge", "-10"], ["charge", "-10"], ["charge", "-10"], ["refund", "10"]]
     assert done.stderr == ""
+
+
+def test_medialab_demo_interactive_takes_typed_messages_and_presses(tmp_path: Path) -> None:
+    typed = "/press payment_menu\n/start\n/press mode:generate\na blue whale\n/quit\n"
+    done = run_demo(tmp_path, "--interactive", typed=typed)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    chat = lines[lines.index("you:  (presses payment_menu)"):lines.index("ledger:")]
+    assert chat[1] == "demo: the bot has sent no message to chat 100200300 to press on"
+    spoken = [line for line in chat if line.startswith(("you:", "bot:"))]
+    expected = ["you:  /start", "bot:  Привет, Анна! Я создаю", "you:  (presses mode:generate)",
+                "bot:  Режим «Создать по описанию».", "you:  a blue whale", "bot:  Принято!", "bot:  [photo] Готово!"]
+    assert len(spoken) == 1 + len(expected), spoken
+    assert all(line.startswith(start) for line, start in zip(spoken[1:], expected, strict=True)), spoken
+    assert [p.name for p in (tmp_path / "images").iterdir()] == ["photo-01.png"]
+    assert lines[-1] == "books: every balance equals its ledger; no operation left unsettled"
 
 
 async def test_the_books_check_names_unsettled_operations_and_drifts(

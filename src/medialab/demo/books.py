@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -34,6 +36,16 @@ async def unsettled_operations(sessions: Sessions) -> list[str]:
     ))
     async with sessions() as session:
         return list((await session.execute(query)).scalars())
+
+
+async def wait_until_settled(sessions: Sessions, timeout: float = 60.0) -> None:
+    """Lets jobs still running (a person may quit right after a prompt) finish first."""
+    try:
+        async with asyncio.timeout(timeout):
+            while await unsettled_operations(sessions):
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        pass  # books_problem names what is left
 
 
 async def books_problem(sessions: Sessions) -> str | None:

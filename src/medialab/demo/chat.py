@@ -12,7 +12,7 @@ from medialab.sandbox.telegram import BotApiSandbox, RecordedCall
 # The bot's calls that put something in the chat; the rest (answers to presses, chat actions,
 # file downloads) are not shown.
 SHOWN = ("sendMessage", "editMessageText", "sendPhoto")
-REPLY_TIMEOUT_SECONDS = 20.0
+REPLY_TIMEOUT_SECONDS = 30.0
 
 
 def buttons_of(call: RecordedCall) -> list[list[tuple[str, str]]]:
@@ -51,9 +51,10 @@ class DemoChat:
                     and (text is None or text in str(call.params.get("text") or call.params.get("caption"))))
         return matches
 
-    async def wait(self, method: str, text: str | None = None, after: int | None = None) -> RecordedCall:
+    async def wait(self, method: str, text: str | None = None, after: int | None = None,
+                   timeout: float = REPLY_TIMEOUT_SECONDS) -> RecordedCall:
         """The bot's next call of `method` to this chat (with `text` in it, when given)."""
-        call = await self.telegram.wait_for(method, self._mine(method, text), timeout=REPLY_TIMEOUT_SECONDS,
+        call = await self.telegram.wait_for(method, self._mine(method, text), timeout=timeout,
                                             after=self._shown if after is None else after)
         self.flush()
         return call

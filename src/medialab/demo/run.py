@@ -10,7 +10,7 @@ from pathlib import Path
 from medialab.db import migrate
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis
-from medialab.demo.books import books_problem, ledger_lines
+from medialab.demo.books import Sessions, books_problem, ledger_lines, wait_until_settled
 from medialab.demo.chat import DemoChat
 from medialab.demo.interactive import chat_with_person
 from medialab.demo.journey import JourneyError, play_journey
@@ -29,8 +29,10 @@ async def run_demo(workdir: Path | None, output: Path, interactive: bool, write:
     database_url = f"sqlite+aiosqlite:///{directory / 'demo.db'}"
     await migrate.run(database_url)
     redis = EmbeddedRedis(directory)
+    engine = create_engine(database_url)
     try:
         write(f"demo: database {database_url}, embedded Redis {redis.url}, logs in {directory}")
+        sessions = session_factory(engine)
         async with running_system(database_url, redis.url, directory) as system:
             write(f"demo: web app on {system.web_url}, worker started; the chat:\n")
             chat = DemoChat(system.stand_ins.telegram, DEMO_USER, write, images=output)
@@ -38,23 +40,20 @@ async def run_demo(workdir: Path | None, output: Path, interactive: bool, write:
                 await (chat_with_person(chat) if interactive else play_journey(system, chat))
             except (JourneyError, TimeoutError) as exc:
                 raise DemoFailed(f"{exc} (logs: {directory})") from None
+            await wait_until_settled(sessions)
             chat.flush()
             write(f"\ndemo: {len(chat.photos)} image(s) written to {output}")
-        await report_books(database_url, write)
+        await report_books(sessions, write)
     finally:
+        await engine.dispose()
         redis.close()
 
 
-async def report_books(database_url: str, write: Callable[[str], None]) -> None:
-    engine = create_engine(database_url)
-    try:
-        sessions = session_factory(engine)
-        write("\nledger:")
-        for line in await ledger_lines(sessions):
-            write(f"  {line}")
-        problem = await books_problem(sessions)
-    finally:
-        await engine.dispose()
+async def report_books(sessions: Sessions, write: Callable[[str], None]) -> None:
+    write("\nledger:")
+    for line in await ledger_lines(sessions):
+        write(f"  {line}")
+    problem = await books_problem(sessions)
     if problem is not None:
         raise DemoFailed(problem)
     write("books: every balance equals its ledger; no operation left unsettled")

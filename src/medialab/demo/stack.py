@@ -32,7 +32,7 @@ WEBHOOK_SECRET = "demo-webhook-secret"
 SHOP_ID = "demo-shop"
 YOOKASSA_KEY = "demo-yookassa-secret-key"
 FAL_KEY = "demo-fal-key"
-READY_TIMEOUT_SECONDS = 60.0
+READY_TIMEOUT_SECONDS = 90.0
 SOURCE_ROOT = str(Path(medialab.__file__).resolve().parents[1])
 
 
