@@ -142,7 +142,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     try:
         asyncio.run(run_demo(args.dir, args.output, args.interactive, lambda line: print(line, flush=True)))
-    except DemoFailed as exc:
+    except (DemoFailed, OSError) as exc:  # OSError: e.g. a --dir that cannot be a directory
         print(f"medialab demo: FAILED: {exc}", file=sys.stderr)
         return 1
     return 0

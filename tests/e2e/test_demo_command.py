@@ -70,6 +70,14 @@ def test_medialab_demo_interactive_takes_typed_messages_and_presses(tmp_path: Pa
     assert lines[-1] == "books: every balance equals its ledger; no operation left unsettled"
 
 
+def test_medialab_demo_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("a file where the demo's directory should be")
+    done = run_demo(tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("medialab demo: FAILED: ") and done.stderr.count("\n") == 1, done.stderr
+    assert str(tmp_path / "run") in done.stderr
+
+
 async def test_the_books_check_names_unsettled_operations_and_drifts(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:

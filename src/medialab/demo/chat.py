@@ -45,7 +45,7 @@ class DemoChat:
         self.photos: list[Path] = []
         self._shown = 0  # position in the Bot API call log up to which the chat is written
 
-    def _mine(self, method: str, text: str | None) -> Callable[[RecordedCall], bool]:
+    def _mine(self, text: str | None) -> Callable[[RecordedCall], bool]:
         def matches(call: RecordedCall) -> bool:
             return (call.chat_id == self.user_id and call.ok
                     and (text is None or text in str(call.params.get("text") or call.params.get("caption"))))
@@ -54,7 +54,7 @@ class DemoChat:
     async def wait(self, method: str, text: str | None = None, after: int | None = None,
                    timeout: float = REPLY_TIMEOUT_SECONDS) -> RecordedCall:
         """The bot's next call of `method` to this chat (with `text` in it, when given)."""
-        call = await self.telegram.wait_for(method, self._mine(method, text), timeout=timeout,
+        call = await self.telegram.wait_for(method, self._mine(text), timeout=timeout,
                                             after=self._shown if after is None else after)
         self.flush()
         return call

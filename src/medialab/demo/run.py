@@ -7,6 +7,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
+from medialab.bot.registration import RegistrationError
 from medialab.db import migrate
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis
@@ -33,16 +36,18 @@ async def run_demo(workdir: Path | None, output: Path, interactive: bool, write:
     try:
         write(f"demo: database {database_url}, embedded Redis {redis.url}, logs in {directory}")
         sessions = session_factory(engine)
-        async with running_system(database_url, redis.url, directory) as system:
-            write(f"demo: web app on {system.web_url}, worker started; the chat:\n")
-            chat = DemoChat(system.stand_ins.telegram, DEMO_USER, write, images=output)
-            try:
+        try:
+            async with running_system(database_url, redis.url, directory) as system:
+                write(f"demo: web app on {system.web_url}, worker started; the chat:\n")
+                chat = DemoChat(system.stand_ins.telegram, DEMO_USER, write, images=output)
                 await (chat_with_person(chat) if interactive else play_journey(system, chat))
-            except (JourneyError, TimeoutError) as exc:
-                raise DemoFailed(f"{exc} (logs: {directory})") from None
-            await wait_until_settled(sessions)
-            chat.flush()
-            write(f"\ndemo: {len(chat.photos)} image(s) written to {output}")
+                await wait_until_settled(sessions)
+                chat.flush()
+                write(f"\ndemo: {len(chat.photos)} image(s) written to {output}")
+        except (JourneyError, TimeoutError, RuntimeError, RegistrationError, httpx.HTTPError) as exc:
+            # The first line only (a start-up failure carries the process's log tail after it).
+            raise DemoFailed(f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} "
+                             f"(logs: {directory})") from None
         await report_books(sessions, write)
     finally:
         await engine.dispose()

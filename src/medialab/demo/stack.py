@@ -105,11 +105,6 @@ class Process:
             self._log.close()
         return code
 
-    def log_tail(self, lines: int = 20) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class System:
     stand_ins: StandIns
@@ -132,7 +127,7 @@ async def wait_until_ready(web: Process, url: str) -> None:
     async with httpx.AsyncClient(timeout=2.0) as http, asyncio.timeout(READY_TIMEOUT_SECONDS):
         while True:
             if web.popen is None or web.popen.poll() is not None:
-                raise RuntimeError(f"the web app exited at start:\n{web.log_tail()}")
+                raise RuntimeError(f"the web app exited at start; its log: {web.log_path}")
             try:
                 if (await http.get(f"{url}/ready")).status_code == 200:
                     return
