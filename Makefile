@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test migrate serve bench clean
+.PHONY: install run demo test migrate serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/medialab migrate
 	$(VENV)/bin/medialab serve
+
+# The whole system on this machine (SQLite, embedded Redis, stand-ins of Telegram, YooKassa and
+# fal.ai) and a user's journey through it; exits non-zero when the books do not balance.
+demo: $(STAMP)
+	$(VENV)/bin/medialab demo
 
 migrate: $(STAMP)
 	$(VENV)/bin/medialab migrate

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from medialab.admin.commands import add_admin_parser
 from medialab.logs import configure_logging
@@ -133,6 +134,20 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from medialab.demo.run import DemoFailed, run_demo
+
+    # The transcript is the output: our own processes' records would bury it (web and worker
+    # log to files in the demo's directory).
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        asyncio.run(run_demo(args.dir, args.output, args.interactive, lambda line: print(line, flush=True)))
+    except (DemoFailed, OSError) as exc:  # OSError: e.g. a --dir that cannot be a directory
+        print(f"medialab demo: FAILED: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="medialab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -155,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     set_webhook = commands.add_parser("set-webhook", help="register TELEGRAM_WEBHOOK_URL with Telegram")
     set_webhook.set_defaults(run=_set_webhook)
+    demo = commands.add_parser("demo", help="the whole system locally with stand-ins, and a user's journey")
+    demo.add_argument("--dir", type=Path, default=None, help="for the database, Redis and logs (default: a new temp dir)")
+    demo.add_argument("--output", type=Path, default=Path("demo-output"), help="where the generated images go")
+    demo.add_argument("--interactive", action="store_true", help="type into the chat yourself")
+    demo.set_defaults(run=_demo)
     add_admin_parser(commands, run=_admin)
     return parser
 

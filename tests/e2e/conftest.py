@@ -1,0 +1,42 @@
+"""The system as `medialab demo` runs it (web app and worker as OS processes, the stand-ins in
+the test's loop) on each test database and the test's Redis database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncio
+import pytest
+from redis.asyncio import Redis
+
+from conftest import REDIS_TEST_URL
+from medialab.demo.books import books_problem
+from medialab.demo.stack import System, running_system
+from medialab.services import Services
+
+
+@pytest.fixture
+async def system(database_url: str, redis: Redis, tmp_path: Path) -> AsyncIterator[System]:
+    """Depends on `redis` so that the test's Redis database is emptied first."""
+    async with running_system(database_url, REDIS_TEST_URL, tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def services(system: System) -> AsyncIterator[Services]:
+    """The test's own view of the same database and Redis (to read the books, run the sweeper)."""
+    opened = await Services.open(system.settings)
+    yield opened
+    # Whatever a test did, the books must balance and nothing may be left half done.
+    assert await books_problem(opened.sessions) is None
+    await opened.close()
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"never {what}") from None

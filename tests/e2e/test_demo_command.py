@@ -1,0 +1,96 @@
+"""`medialab demo` as a user runs it, and the checks that decide its exit code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import medialab
+from medialab.billing.service import BillingService
+from medialab.db.models import Balance
+from medialab.domain.ledger import LedgerKind
+from medialab.demo.books import books_problem
+from medialab.settings import Settings
+
+SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
+KEY_LINES = [
+    "you:  /start",
+    "      [💰 Оплатить / Баланс → payment_menu]",
+    "      Использована бесплатная операция, осталось 0 из 4.",
+    "bot:  Недостаточно средств: операция стоит 10 ₽. Пополните баланс, чтобы продолжить.",
+    "you:  (presses payment_amount_100)",
+    "bot:  Оплата получена: 100 ₽ зачислено на баланс.",
+    "bot:  Операция не удалась, мы вернули 10 ₽ на баланс (возврат).",
+    "bot:  Баланс: 80 ₽",
+    "books: every balance equals its ledger; no operation left unsettled",
+]
+
+
+def run_demo(tmp_path: Path, *options: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:
+    # Only what a machine with nothing but Python has: no REDIS_URL, no DATABASE_URL.
+    env = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "DATABASE_URL")}
+    env["PYTHONPATH"] = str(SOURCE_ROOT)
+    return subprocess.run([sys.executable, "-m", "medialab", "demo", "--dir", str(tmp_path / "run"),
+                           "--output", str(tmp_path / "images"), *options], cwd=tmp_path, env=env,
+                          input=typed, capture_output=True, text=True, timeout=180)
+
+
+def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
+    done = run_demo(tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    for line in KEY_LINES:
+        assert line in lines, line
+    assert sum(line.startswith("bot:  [photo]") for line in lines) == 6
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [f"photo-0{n}.png" for n in range(1, 7)]
+    ledger = lines[lines.index("ledger:") + 2:-1]
+    assert [line.split()[1:3] for line in ledger] == [
+        ["topup", "100"], ["charge", "-10"], ["charge", "-10"], ["charge", "-10"], ["refund", "10"]]
+    assert done.stderr == ""
+
+
+def test_medialab_demo_interactive_takes_typed_messages_and_presses(tmp_path: Path) -> None:
+    typed = "/press payment_menu\n/start\n/press mode:generate\na blue whale\n/quit\n"
+    done = run_demo(tmp_path, "--interactive", typed=typed)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    chat = lines[lines.index("you:  (presses payment_menu)"):lines.index("ledger:")]
+    assert chat[1] == "demo: the bot has sent no message to chat 100200300 to press on"
+    spoken = [line for line in chat if line.startswith(("you:", "bot:"))]
+    expected = ["you:  /start", "bot:  Привет, Анна! Я создаю", "you:  (presses mode:generate)",
+                "bot:  Режим «Создать по описанию».", "you:  a blue whale", "bot:  Принято!", "bot:  [photo] Готово!"]
+    assert len(spoken) == 1 + len(expected), spoken
+    assert all(line.startswith(start) for line, start in zip(spoken[1:], expected, strict=True)), spoken
+    assert [p.name for p in (tmp_path / "images").iterdir()] == ["photo-01.png"]
+    assert lines[-1] == "books: every balance equals its ledger; no operation left unsettled"
+
+
+def test_medialab_demo_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("a file where the demo's directory should be")
+    done = run_demo(tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith("medialab demo: FAILED: ") and done.stderr.count("\n") == 1, done.stderr
+    assert str(tmp_path / "run") in done.stderr
+
+
+async def test_the_books_check_names_unsettled_operations_and_drifts(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0))
+    user = await billing.get_or_create_user(830_001, "ru")
+    await billing.add_balance(user.user_id, 5000, idempotency_key="grant:e2e", kind=LedgerKind.GRANT)
+    charged = await billing.charge_operation(user.user_id, "generate")
+    assert await books_problem(sessions) == f"1 operation(s) left unsettled: {charged.operation_id}"
+    await billing.settle_operation(charged.operation_id)
+    assert await books_problem(sessions) is None
+    # A balance written behind the ledger's back, as a bug or a hand in the database would.
+    async with sessions.begin() as session:
+        await session.execute(update(Balance).values(balance=Balance.balance + 1))
+    problem = await books_problem(sessions)
+    assert problem is not None and problem.startswith("2 drift(s) between balances and the ledger (user 830001 ")
+    assert problem.endswith("ledger says 4000, found 4001)")
