@@ -3,15 +3,17 @@ the test's loop) on each test database and the test's Redis database."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import asyncio
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import select
 
 from conftest import REDIS_TEST_URL
-from medialab.demo.books import books_problem
+from medialab.db.models import LedgerEntry, Operation
+from medialab.demo.books import books_problem, wait_until_settled
 from medialab.demo.stack import System, running_system
 from medialab.services import Services
 
@@ -40,3 +42,14 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeou
                 await asyncio.sleep(0.05)
     except TimeoutError:
         raise AssertionError(f"never {what}") from None
+
+
+async def settled_books(services: Services) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+    """Once no job is running: the ledger's (kind, amount) in order, and the operations'
+    (status, job_state) sorted, as SQLite keeps created_at only to the second."""
+    # A photo reaches the chat just before its job marks the operation delivered.
+    await wait_until_settled(services.sessions)
+    async with services.sessions() as session:
+        entries = (await session.execute(select(LedgerEntry.kind, LedgerEntry.amount).order_by(LedgerEntry.id))).all()
+        operations = (await session.execute(select(Operation.status, Operation.job_state))).all()
+    return [tuple(row) for row in entries], sorted(tuple(row) for row in operations)  # type: ignore[misc]

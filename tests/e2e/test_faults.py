@@ -13,8 +13,7 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from medialab.db.models import LedgerEntry, Operation
-from medialab.demo.books import wait_until_settled
+from medialab.db.models import Operation
 from medialab.demo.chat import DemoChat
 from medialab.demo.journey import expect, link_of, pay_on_checkout
 from medialab.demo.stack import System
@@ -22,7 +21,7 @@ from medialab.jobs import job_state
 from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
 from medialab.services import Services
 
-from .conftest import wait_until
+from .conftest import settled_books, wait_until
 
 USER = 820_001
 
@@ -105,14 +104,7 @@ async def test_faults_lose_no_money_and_leave_nothing_unsettled(
     expect(await chat.say("/balance"), "Баланс: 90 ₽", "Бесплатные операции: 0 из 4")
     assert len(chat.photos) == 5
     assert sum("Оплата получена" in text for text in system.stand_ins.telegram.texts(USER)) == 1
-    # A photo reaches the chat just before its job marks the operation delivered.
-    await wait_until_settled(services.sessions)
-    async with services.sessions() as session:
-        entries = [(e.kind, e.amount) for e in (await session.execute(
-            select(LedgerEntry).order_by(LedgerEntry.id))).scalars()]
-        operations = [(o.status, o.job_state) for o in (await session.execute(
-            select(Operation))).scalars()]
+    entries, operations = await settled_books(services)
     assert entries == [("topup", 10000), ("charge", -1000)]
-    # SQLite keeps created_at to the second: compared as a multiset, not in order.
-    assert sorted(operations) == sorted([("refunded", "failed")] + [("free", "delivered")] * 4
-                                        + [("charged", "delivered")])
+    assert operations == sorted([("refunded", "failed")] + [("free", "delivered")] * 4
+                                + [("charged", "delivered")])

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
-from sqlalchemy import select
 
-from medialab.db.models import LedgerEntry, Operation
-from medialab.demo.books import books_problem, ledger_lines, wait_until_settled
+from medialab.demo.books import books_problem, ledger_lines
 from medialab.demo.chat import DemoChat
 from medialab.demo.journey import play_journey
 from medialab.demo.stack import System
 from medialab.services import Services
+
+from .conftest import settled_books
 
 USER = 810_001
 
@@ -37,16 +37,9 @@ async def test_the_journey_through_web_and_worker_processes(system: System, serv
 
     info = await services.billing.get_user_info(USER)
     assert info is not None and (info.balance, info.free_operations_left) == (8000, 0)
-    # A photo reaches the chat just before its job marks the operation delivered.
-    await wait_until_settled(services.sessions)
-    async with services.sessions() as session:
-        entries = [(e.kind, e.amount) for e in (await session.execute(
-            select(LedgerEntry).order_by(LedgerEntry.id))).scalars()]
-        operations = [(o.status, o.job_state) for o in (await session.execute(
-            select(Operation))).scalars()]
+    entries, operations = await settled_books(services)
     assert entries == [("topup", 10000), ("charge", -1000), ("charge", -1000), ("charge", -1000), ("refund", 1000)]
-    # SQLite keeps created_at to the second: compared as a multiset, not in order.
-    assert sorted(operations) == sorted([("free", "delivered")] * 4 + [("charged", "delivered")] * 2
-                                        + [("refunded", "failed")])
+    assert operations == sorted([("free", "delivered")] * 4 + [("charged", "delivered")] * 2
+                                + [("refunded", "failed")])
     assert await books_problem(services.sessions) is None
     assert len(await ledger_lines(services.sessions)) == 1 + len(entries)
