@@ -133,3 +133,48 @@ async def test_a_yookassa_payment_is_no_stars_invoice(app: Running, telegram: Bo
     assert (answer.params["ok"], answer.params["error_message"]) == (False, REFUSALS["unknown"])
     await chat.send(telegram.successful_payment_update(USER, "XTR", 10_000, f"stars:{yookassa_row.id}"))
     assert await ledger_of(app.services, USER) == []
+
+
+async def _allow_connections(database_url: str, allow: bool) -> None:
+    import asyncpg
+
+    from conftest import POSTGRES_ADMIN_URL
+
+    name = database_url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_payment_arriving_while_the_database_is_away_is_asked_again_not_lost(
+    database_url: str, app: Running, telegram: BotApiSandbox
+) -> None:
+    """A successful payment is recorded before the webhook answers: with the database away the
+    answer is 500, so Telegram delivers it again, and the delivery after it comes back credits."""
+    chat = Chat(telegram, USER)
+    invoice = await _invoice(chat)
+    assert (await pre_checkout(telegram, USER, 100, invoice["payload"])).params["ok"] is True  # type: ignore[arg-type]
+    paid = telegram.successful_payment_update(USER, "XTR", 100, invoice["payload"])  # type: ignore[arg-type]
+
+    await _allow_connections(database_url, False)
+    try:
+        refused = await telegram.deliver(paid)
+    finally:
+        await _allow_connections(database_url, True)
+    assert refused.status_code == 500
+
+    mark = telegram.checkpoint()
+    assert (await telegram.deliver(paid)).status_code == 200
+    assert (await telegram.deliver(paid)).status_code == 200
+    await settled(app)
+    assert [m.params["text"] for m in messages_since(telegram, mark, USER)] == [CREDITED]
+    user = await app.services.billing.get_user_info(USER)
+    assert user is not None and user.balance == 15_000
+    assert len(await ledger_of(app.services, USER)) == 1
+    assert await check_ledger(app.services.sessions) == []

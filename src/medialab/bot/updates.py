@@ -38,9 +38,22 @@ class UpdateRunner:
     def accepts(self) -> bool:
         return not self._closing and len(self._tasks) < MAX_PENDING_UPDATES
 
-    def submit(self, update: Update) -> None:
+    @staticmethod
+    def _chat_key(update: Update) -> tuple[int | None, int | None]:
         context = UserContextMiddleware.resolve_event_context(update)
-        key = (context.chat.id if context.chat else None, context.user.id if context.user else None)
+        return (context.chat.id if context.chat else None, context.user.id if context.user else None)
+
+    async def run_now(self, update: Update) -> None:
+        """Handles the update before the webhook answers, and raises when it fails: for updates
+        that carry money (a successful Stars payment), so that a failure (the database away)
+        makes Telegram deliver the update again instead of losing it. Crediting is idempotent."""
+        previous = self._last_of_chat.get(self._chat_key(update))
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self.dispatcher.feed_update(self.bot, update)
+
+    def submit(self, update: Update) -> None:
+        key = self._chat_key(update)
         # Updates without a chat or user (none we subscribe to) need no order.
         previous = self._last_of_chat.get(key) if key != (None, None) else None
         task = asyncio.create_task(self._run(update, previous), name=f"update-{update.update_id}")

@@ -1,7 +1,9 @@
 """POST /telegram/webhook: Telegram's updates, checked and handed to the bot's dispatcher.
 
 The answer comes as soon as the update is accepted; handlers run in the background
-(bot/updates.py), so a slow handler never makes Telegram send the update again.
+(bot/updates.py), so a slow handler never makes Telegram send the update again. The one
+exception is a successful payment: it is recorded before the answer, and a failure answers 500
+so that Telegram delivers it again rather than the money being lost.
 """
 
 from __future__ import annotations
@@ -52,6 +54,14 @@ class TelegramWebhookController(Controller):
             update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
         except ValidationError:
             return _refusal(400, "not a Telegram update", "bad_body")
+        if update.message is not None and update.message.successful_payment is not None:
+            try:
+                await runner.run_now(update)
+            except Exception:
+                log.exception("update %s: a successful payment could not be recorded", update.update_id)
+                # Telegram delivers it again; the charge id keeps the credit to one.
+                return _refusal(500, "the payment could not be recorded yet", "payment_failed")
+            return Response({"ok": True})
         if not runner.accepts():
             # Telegram delivers it again later.
             return _refusal(503, "busy or shutting down", "busy")

@@ -7,16 +7,21 @@ the answer to an open amount question, nor as a prompt of a mode.
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
+from medialab.bot.notifier import NotDelivered
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub
 from medialab.payments.stars import CURRENCY, StarsPayments, Verdict
 from medialab.services import Services
+
+log = logging.getLogger(__name__)
 
 _REFUSAL_KEYS = {
     Verdict.UNKNOWN: "stars-refused-unknown",
@@ -78,7 +83,11 @@ async def credit_payment(message: Message, services: Services, texts: Texts, lan
         return
     if paid.credited:
         # The same message as a YooKassa top-up; a delivery again says nothing twice.
-        await services.notifier.topup_credited(message.from_user.id, language, paid.amount, paid.balance)
+        try:
+            await services.notifier.topup_credited(message.from_user.id, language, paid.amount, paid.balance)
+        except NotDelivered:
+            # The credit stands (the user sees it in /balance); Telegram need not send it again.
+            log.warning("user %s not told of Stars top-up %s", message.from_user.id, payment.telegram_payment_charge_id)
 
 
 async def pay_support(message: Message, services: Services, texts: Texts) -> None:
