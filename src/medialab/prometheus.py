@@ -11,6 +11,7 @@ import bisect
 import math
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 Labels = tuple[tuple[str, str], ...]
@@ -47,7 +48,7 @@ def _render_labels(labels: Labels) -> str:
     return "{" + ",".join(f'{k}="{_escape_value(v)}"' for k, v in labels) + "}"
 
 
-class _Metric:
+class _Metric(ABC):
     kind = ""
 
     def __init__(self, name: str, help_text: str, labels: Iterable[str] = ()) -> None:
@@ -68,8 +69,9 @@ class _Metric:
     def _header(self) -> list[str]:
         return [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
 
+    @abstractmethod
     def render(self) -> list[str]:
-        raise NotImplementedError
+        """The metric's lines in the text exposition format."""
 
 
 class _Scalar(_Metric):
