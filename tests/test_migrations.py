@@ -44,7 +44,7 @@ async def tables(url: str) -> set[str]:
 async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     await migrate.run(empty_database)
     assert await tables(empty_database) == TABLES
-    assert await migrate.current_revision(empty_database) == "0004"
+    assert await migrate.current_revision(empty_database) == "0005"
     await migrate.run(empty_database, "downgrade", "base")
     assert await tables(empty_database) == set()
     assert await migrate.current_revision(empty_database) is None

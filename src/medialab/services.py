@@ -7,6 +7,19 @@ from dataclasses import dataclass, field
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    AnswerPreCheckoutQuery,
+    GetFile,
+    GetMe,
+    RefundStarPayment,
+    SendDocument,
+    SendInvoice,
+    SendMessage,
+    SendPhoto,
+    SetWebhook,
+)
+from aiogram.methods.base import Response
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,6 +31,14 @@ from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import EmbeddedRedis, redis_client
 from medialab.payments.service import PaymentService, yookassa_client
 from medialab.settings import Settings
+
+
+# aiogram reads every Bot API answer as Response[<the method's type>]. pydantic keeps such
+# parametrized models in a weak cache, so between garbage collections they were built again:
+# about 5 % of a paid prompt's time (bench/webhook.py, py-spy). Held here, they are built once.
+_RESPONSE_TYPES = tuple({Response[method.__returning__] for method in (
+    AnswerCallbackQuery, AnswerPreCheckoutQuery, GetFile, GetMe, RefundStarPayment, SendDocument,
+    SendInvoice, SendMessage, SendPhoto, SetWebhook)})
 
 
 def create_bot(settings: Settings) -> Bot | None:

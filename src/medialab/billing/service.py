@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable
+from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing import transactions as tx
@@ -78,8 +79,8 @@ class BillingService(UserDirectory):
         free = answer.values[0] == "free"
         step = Step.reservation(user_id, operation_id, free, self.price)
         try:
-            result, version = await self._commit(step, user_id, lambda s: self._charge_in_sql(
-                s, user_id, kind, operation_id, task_id, free))
+            result, version = await self._undo_if_failed(step, user_id, self._charge_in_sql(
+                user_id, kind, operation_id, task_id, free))
         except tx.OperationExists:
             # Charged before, its Redis marker gone: the undo also dropped its in-flight slot.
             await self._best_effort(self.resync(user_id), operation_id)
@@ -94,13 +95,23 @@ class BillingService(UserDirectory):
         return result
 
     async def _charge_in_sql(
-        self, session: AsyncSession, user_id: int, kind: OperationType, operation_id: str,
-        task_id: str | None, free: bool,
+        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
     ) -> tuple[ChargeResult, int]:
-        fast = await tx.charge_as_cached(session, user_id, kind, operation_id, self.price, task_id, free)
+        try:
+            fast = await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            # A pooled connection the server had dropped (restart, idle cut; there is no
+            # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
+            # Had the lost call committed, this one answers OperationExists: charged once.
+            log.warning("database connection lost while charging %s: trying again", operation_id)
+            fast = await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
         if fast is not None:
             return fast
-        return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+        # SQL disagrees with the cache (and changed nothing): the full charge decides.
+        async with self._sessions.begin() as session:
+            return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:
@@ -182,9 +193,15 @@ class BillingService(UserDirectory):
 
     async def _commit(self, step: Step | None, user_id: int, work):  # type: ignore[no-untyped-def]
         """Runs one SQL transaction; if it fails, the Redis step taken before it is undone."""
+        return await self._undo_if_failed(step, user_id, self._in_transaction(work))
+
+    async def _in_transaction(self, work):  # type: ignore[no-untyped-def]
+        async with self._sessions.begin() as session:
+            return await work(session)
+
+    async def _undo_if_failed(self, step: Step | None, user_id: int, call: Awaitable[Any]) -> Any:
         try:
-            async with self._sessions.begin() as session:
-                return await work(session)
+            return await call
         except BaseException:
             if step is not None:
                 await self._best_effort(self.cache.undo(user_id, step), step.member)  # type: ignore[union-attr]

@@ -1,12 +1,18 @@
-"""SQL building blocks of the billing service; each runs inside the caller's transaction."""
+"""SQL building blocks of the billing service; each runs inside the caller's transaction, on an
+AsyncSession or a bare AsyncConnection (the charge, on every paid prompt, skips the ORM).
+
+The statements are built once, at import, with bind parameters: SQLAlchemy then compiles each
+once and finds it in its cache by a memoized key. Building them per call cost more than the
+round trip they make (bench/webhook_profile.py).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from medialab.db.models import Balance, LedgerEntry, Operation, User
 from medialab.domain.ledger import LedgerKind, sign_ok
@@ -16,85 +22,107 @@ users = User.__table__
 ledger = LedgerEntry.__table__
 operations = Operation.__table__
 
+Executor = AsyncSession | AsyncConnection
+# Bind parameter names of their own: a name equal to a column's is taken by UPDATE's SET.
+_USER = bindparam("p_user_id")
+_DELTA = bindparam("p_delta")
 
-def insert_ignoring_conflicts(session: AsyncSession, table: Table, conflict_on: str) -> Any:
-    """INSERT … ON CONFLICT (column) DO NOTHING for the session's backend."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+
+def dialect_of(executor: Executor) -> str:
+    bind = executor.bind if isinstance(executor, AsyncSession) else executor
+    return bind.dialect.name
+
+
+def insert_ignoring_conflicts(executor: Executor, table: Any, conflict_on: str) -> Any:
+    """INSERT … ON CONFLICT (column) DO NOTHING for the executor's backend."""
+    dialect = postgresql if dialect_of(executor) == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing(index_elements=[conflict_on])
 
 
-async def take_free_operation(session: AsyncSession, user_id: int) -> int | None:
+def _per_dialect(build: Any) -> dict[str, Any]:
+    return {name: build(module) for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+_TAKE_FREE = (
+    update(users).where(users.c.id == _USER, users.c.free_operations_left > 0)
+    .values(free_operations_left=users.c.free_operations_left - 1, updated_at=func.now())
+    .returning(users.c.free_operations_left)
+)
+_GIVE_BACK_FREE = (
+    update(users).where(users.c.id == _USER)
+    .values(free_operations_left=users.c.free_operations_left + 1, updated_at=func.now())
+    .returning(users.c.free_operations_left)
+)
+_BUMP_TAKING_FREE = (
+    update(users).where(users.c.id == _USER, users.c.free_operations_left > 0)
+    .values(version=users.c.version + 1, free_operations_left=users.c.free_operations_left - 1,
+            updated_at=func.now())
+    .returning(users.c.version, users.c.free_operations_left)
+)
+_BUMP_WITHOUT_FREE = (
+    update(users).where(users.c.id == _USER, users.c.free_operations_left == 0)
+    .values(version=users.c.version + 1)
+    .returning(users.c.version, users.c.free_operations_left)
+)
+_MOVE_BALANCE = (
+    update(balances).where(balances.c.user_id == _USER)
+    .values(balance=balances.c.balance + _DELTA, updated_at=func.now()).returning(balances.c.balance)
+)
+_MOVE_BALANCE_ABOVE = _MOVE_BALANCE.where(balances.c.balance + _DELTA >= bindparam("p_floor"))
+_CURRENT_BALANCE = select(balances.c.balance).where(balances.c.user_id == _USER)
+_KEY_IN_LEDGER = select(ledger.c.id).where(ledger.c.idempotency_key == bindparam("p_key"))
+_INSERT_OPERATION = _per_dialect(lambda d: d.insert(operations).on_conflict_do_nothing(index_elements=["id"])
+                                 .returning(operations.c.id))
+_APPEND_ENTRY = _per_dialect(lambda d: d.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"])
+                             .returning(ledger.c.id))
+
+
+async def take_free_operation(executor: Executor, user_id: int) -> int | None:
     """Free operations left after taking one, or None when there was none to take."""
-    result = await session.execute(
-        update(users)
-        .where(users.c.id == user_id, users.c.free_operations_left > 0)
-        .values(free_operations_left=users.c.free_operations_left - 1, updated_at=func.now())
-        .returning(users.c.free_operations_left)
-    )
-    return result.scalar_one_or_none()
+    return (await executor.execute(_TAKE_FREE, {"p_user_id": user_id})).scalar_one_or_none()
 
 
-async def bump_version_if(session: AsyncSession, user_id: int, take_free: bool) -> tuple[int, int] | None:
+async def bump_version_if(executor: Executor, user_id: int, take_free: bool) -> tuple[int, int] | None:
     """One statement for the common charge: bumps the version and, as the cache decided,
     takes a free operation (when there is one) or asserts there is none left. None when SQL
     disagrees with that decision. Answers (version, free operations left)."""
-    statement = update(users).where(users.c.id == user_id)
-    values: dict[str, Any] = {"version": users.c.version + 1}
-    if take_free:
-        statement = statement.where(users.c.free_operations_left > 0)
-        values |= {"free_operations_left": users.c.free_operations_left - 1, "updated_at": func.now()}
-    else:
-        statement = statement.where(users.c.free_operations_left == 0)
-    row = (await session.execute(
-        statement.values(**values).returning(users.c.version, users.c.free_operations_left)
-    )).first()
+    statement = _BUMP_TAKING_FREE if take_free else _BUMP_WITHOUT_FREE
+    row = (await executor.execute(statement, {"p_user_id": user_id})).first()
     return None if row is None else (row[0], row[1])
 
 
 async def insert_operation(
-    session: AsyncSession, *, operation_id: str, user_id: int, kind: str, price: int, status: str,
+    executor: Executor, *, operation_id: str, user_id: int, kind: str, price: int, status: str,
     task_id: str | None,
 ) -> bool:
     """False when an operation with this id exists (a replay that the cache did not catch)."""
-    statement = insert_ignoring_conflicts(session, operations, "id").values(
-        id=operation_id, user_id=user_id, type=kind, price=price, status=status, task_id=task_id)
-    return (await session.execute(statement.returning(operations.c.id))).first() is not None
+    row = {"id": operation_id, "user_id": user_id, "type": kind, "price": price, "status": status,
+           "task_id": task_id}
+    return (await executor.execute(_INSERT_OPERATION[dialect_of(executor)], row)).first() is not None
 
 
-async def give_back_free_operation(session: AsyncSession, user_id: int) -> int:
-    result = await session.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(free_operations_left=users.c.free_operations_left + 1, updated_at=func.now())
-        .returning(users.c.free_operations_left)
-    )
-    return result.scalar_one()
+async def give_back_free_operation(executor: Executor, user_id: int) -> int:
+    return (await executor.execute(_GIVE_BACK_FREE, {"p_user_id": user_id})).scalar_one()
 
 
-async def move_balance(session: AsyncSession, user_id: int, delta: int, floor: int | None) -> int | None:
+async def move_balance(executor: Executor, user_id: int, delta: int, floor: int | None) -> int | None:
     """Adds delta to the balance; with a floor, only when the result stays at or above it.
 
     The guard lives in the UPDATE's WHERE, so PostgreSQL re-checks it after waiting for a
     concurrent writer's row lock and SQLite runs it under its database write lock.
     """
-    statement = update(balances).where(balances.c.user_id == user_id)
-    if floor is not None:
-        statement = statement.where(balances.c.balance + delta >= floor)
-    result = await session.execute(
-        statement.values(balance=balances.c.balance + delta, updated_at=func.now()).returning(
-            balances.c.balance
-        )
-    )
-    return result.scalar_one_or_none()
+    params = {"p_user_id": user_id, "p_delta": delta}
+    if floor is None:
+        return (await executor.execute(_MOVE_BALANCE, params)).scalar_one_or_none()
+    return (await executor.execute(_MOVE_BALANCE_ABOVE, params | {"p_floor": floor})).scalar_one_or_none()
 
 
-async def current_balance(session: AsyncSession, user_id: int) -> int:
-    result = await session.execute(select(balances.c.balance).where(balances.c.user_id == user_id))
-    return result.scalar_one()
+async def current_balance(executor: Executor, user_id: int) -> int:
+    return (await executor.execute(_CURRENT_BALANCE, {"p_user_id": user_id})).scalar_one()
 
 
 async def append_entry(
-    session: AsyncSession,
+    executor: Executor,
     *,
     user_id: int,
     kind: LedgerKind,
@@ -109,23 +137,30 @@ async def append_entry(
     """Appends one ledger entry; False when its idempotency key is already in the ledger."""
     if not sign_ok(kind, amount):
         raise ValueError(f"a {kind.value} entry cannot be {amount} kopecks")
-    statement = insert_ignoring_conflicts(session, ledger, "idempotency_key").values(
-        user_id=user_id,
-        kind=kind.value,
-        amount=amount,
-        balance_after=balance_after,
-        idempotency_key=idempotency_key,
-        operation_id=operation_id,
-        payment_id=payment_id,
-        actor=actor,
-        reason=reason,
-    )
-    result = await session.execute(statement.returning(ledger.c.id))
-    return result.scalar_one_or_none() is not None
+    row = {"user_id": user_id, "kind": kind.value, "amount": amount, "balance_after": balance_after,
+           "idempotency_key": idempotency_key, "operation_id": operation_id, "payment_id": payment_id,
+           "actor": actor, "reason": reason}
+    return (await executor.execute(_APPEND_ENTRY[dialect_of(executor)], row)).first() is not None
 
 
-async def key_in_ledger(session: AsyncSession, idempotency_key: str) -> bool:
-    result = await session.execute(
-        select(ledger.c.id).where(ledger.c.idempotency_key == idempotency_key)
-    )
-    return result.first() is not None
+async def key_in_ledger(executor: Executor, idempotency_key: str) -> bool:
+    return (await executor.execute(_KEY_IN_LEDGER, {"p_key": idempotency_key})).first() is not None
+
+
+_CHARGE_AS_CACHED_CALL = text(
+    "SELECT outcome, version, free_left, balance FROM medialab_charge_as_cached("
+    ":p_user_id, :p_operation_id, :p_type, :p_price, :p_task_id, :p_paid_with_free, :p_status, "
+    ":p_ledger_kind, :p_ledger_key)"
+)
+
+
+async def charge_as_cached_call(
+    executor: Executor, *, user_id: int, operation_id: str, kind: str, price: int, task_id: str | None,
+    paid_with_free: bool, status: str, ledger_kind: str, ledger_key: str,
+) -> tuple[str, int, int, int]:
+    """PostgreSQL's function of migration 0005: (outcome, version, free left, balance)."""
+    params = {"p_user_id": user_id, "p_operation_id": operation_id, "p_type": kind, "p_price": price,
+              "p_task_id": task_id, "p_paid_with_free": paid_with_free, "p_status": status,
+              "p_ledger_kind": ledger_kind, "p_ledger_key": ledger_key}
+    row = (await executor.execute(_CHARGE_AS_CACHED_CALL, params)).one()
+    return row[0], row[1], row[2], row[3]

@@ -9,7 +9,8 @@ admitted the operation.
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from medialab.billing import sql
 from medialab.billing.results import (
@@ -75,11 +76,46 @@ async def charge(
 
 
 async def charge_as_cached(
-    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, price: int,
+    engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
     task_id: str | None, paid_with_free: bool,
 ) -> tuple[ChargeResult, int] | None:
-    """The charge the Redis cache admitted, in four statements instead of six; None when SQL
-    disagrees with the cache about free operations (the caller then runs `charge`)."""
+    """The charge the Redis cache admitted, in a transaction of its own: four statements instead
+    of six, or on PostgreSQL the same four in one function call (migration 0005). None when SQL
+    disagrees with the cache about free operations and changed nothing (the caller then runs
+    `charge`); OperationExists when the operation id was charged before."""
+    if engine.dialect.name == "postgresql":
+        return await _charge_as_cached_call(engine, user_id, kind, operation_id, price, task_id, paid_with_free)
+    async with engine.begin() as conn:
+        return await _charge_as_cached_statements(conn, user_id, kind, operation_id, price, task_id, paid_with_free)
+
+
+async def _charge_as_cached_call(
+    engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
+    task_id: str | None, paid_with_free: bool,
+) -> tuple[ChargeResult, int] | None:
+    status = OperationStatus.FREE if paid_with_free else OperationStatus.CHARGED
+    async with engine.connect() as conn:
+        # One statement, atomic by itself: no BEGIN and COMMIT round trips around it.
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            outcome, version, free_left, balance = await sql.charge_as_cached_call(
+                conn, user_id=user_id, operation_id=operation_id, kind=kind.value, price=price,
+                task_id=task_id, paid_with_free=paid_with_free, status=status.value,
+                ledger_kind=LedgerKind.CHARGE.value, ledger_key=charge_key(operation_id))
+        except IntegrityError:
+            raise OperationExists(operation_id) from None
+    if outcome == "disagrees":
+        return None
+    if outcome == "insufficient":
+        return InsufficientFunds(user_id, balance, price), version
+    taken = 0 if paid_with_free else price
+    return Charged(operation_id, user_id, kind.value, paid_with_free, taken, balance, free_left), version
+
+
+async def _charge_as_cached_statements(
+    session: sql.Executor, user_id: int, kind: OperationType, operation_id: str, price: int,
+    task_id: str | None, paid_with_free: bool,
+) -> tuple[ChargeResult, int] | None:
     bumped = await sql.bump_version_if(session, user_id, take_free=paid_with_free)
     if bumped is None:
         return None

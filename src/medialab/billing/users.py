@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from medialab.billing import sql
 from medialab.billing.results import UserInfo
@@ -15,6 +15,7 @@ from medialab.settings import Settings
 class UserDirectory:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self._sessions = sessions
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self._settings = settings
 
     async def get_or_create_user(self, telegram_id: int, language: str | None = None) -> UserInfo:

@@ -1,9 +1,40 @@
-"""Message filters shared by the mode routers."""
+"""Message and button filters shared by the routers.
+
+aiogram runs a filter that is a plain callable in a worker thread (asyncio.to_thread), and a
+magic filter (`F.…`) is one: a thread hop for each update each router looks at, for a check of a
+few attribute reads. `OnLoop` checks the same magic filter on the event loop; every `F.…`
+filter of the bot is registered through it (bench/webhook.py, py-spy).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import F
+from aiogram.filters import Filter
+from aiogram.types import TelegramObject
+from magic_filter import MagicFilter
+
+
+class OnLoop(Filter):
+    def __init__(self, magic: MagicFilter) -> None:
+        self.magic = magic
+
+    async def __call__(self, event: TelegramObject) -> Any:
+        # What the magic filter resolves to, as aiogram would use it: falsy refuses the event.
+        return self.magic.resolve(event)
+
 
 # A prompt is text that is not blank and not a command (a command is never an operation).
-PROMPT_TEXT = F.text & ~F.text.startswith("/") & F.text.strip()
-CAPTIONED_PHOTO = F.photo & F.caption.strip()
+PROMPT_TEXT = OnLoop(F.text & ~F.text.startswith("/") & F.text.strip())
+CAPTIONED_PHOTO = OnLoop(F.photo & F.caption.strip())
+HAS_PHOTO = OnLoop(F.photo)
+
+
+def data_is(value: str) -> OnLoop:
+    """A button press with exactly this callback data."""
+    return OnLoop(F.data == value)
+
+
+def data_starts_with(prefix: str) -> OnLoop:
+    return OnLoop(F.data.startswith(prefix))

@@ -17,7 +17,12 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     # 20 connections a process at most: PaaS databases often allow only a few dozen in all.
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it is a round trip before every transaction, a tenth of a paid prompt's time
+    # (bench/webhook.py). A connection the server dropped fails its first statement instead,
+    # and SQLAlchemy then discards every connection of the pool as old as it; connections are
+    # renewed before a PaaS proxy's idle timeout would cut them.
+    kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("pool_recycle", 1800)
     return create_async_engine(database_url, **kwargs)
 
 

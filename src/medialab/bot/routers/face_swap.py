@@ -3,7 +3,7 @@ starts the paid operation; the next photo starts a new pair."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, TelegramObject
@@ -13,16 +13,17 @@ from medialab.bot.states import FaceSwapStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
 from medialab.services import Services
+from medialab.bot.filters import HAS_PHOTO
 
 FACE = "face"
 
 
 def create_router() -> Router:
     router = Router(name="face_swap")
-    router.message.register(take_target, FaceSwapStates.target, F.photo, has_face,
+    router.message.register(take_target, FaceSwapStates.target, HAS_PHOTO, has_face,
                             flags={"billing": OperationType.FACE_SWAP.value})
     # Without a face kept (the conversation expired), a photo is taken as the face again.
-    router.message.register(take_face, StateFilter(FaceSwapStates.face, FaceSwapStates.target), F.photo)
+    router.message.register(take_face, StateFilter(FaceSwapStates.face, FaceSwapStates.target), HAS_PHOTO)
     return router
 
 

@@ -3,11 +3,11 @@ saying how to merge them starts the paid operation, once there are at least two.
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from medialab.bot.filters import PROMPT_TEXT
+from medialab.bot.filters import HAS_PHOTO, PROMPT_TEXT, data_is
 from medialab.bot.keyboards import MERGE_GO, merge_button
 from medialab.bot.modes import MERGE_MAX_PHOTOS
 from medialab.bot.operations import Ticket, largest_photo, launch
@@ -23,9 +23,9 @@ BILLING = {"billing": OperationType.MERGE.value}
 
 def create_router() -> Router:
     router = Router(name="merge")
-    router.message.register(add_photo, MergeStates.photos, F.photo)
+    router.message.register(add_photo, MergeStates.photos, HAS_PHOTO)
     # The filter runs before the billing middleware: too few photos are never charged.
-    router.callback_query.register(merge_by_button, MergeStates.photos, F.data == MERGE_GO, enough_photos, flags=BILLING)
+    router.callback_query.register(merge_by_button, MergeStates.photos, data_is(MERGE_GO), enough_photos, flags=BILLING)
     router.message.register(merge_by_text, MergeStates.photos, PROMPT_TEXT, enough_photos, flags=BILLING)
     return router
 

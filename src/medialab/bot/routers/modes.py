@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery
 
 from medialab.bot.modes import MERGE_MAX_PHOTOS, MODE_PREFIX, MODES_BY_CALLBACK
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
+from medialab.bot.filters import data_starts_with
 
 
 def create_router() -> Router:
     router = Router(name="modes")
-    router.callback_query.register(choose_mode, F.data.startswith(MODE_PREFIX))
+    router.callback_query.register(choose_mode, data_starts_with(MODE_PREFIX))
     return router
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -20,6 +20,7 @@ from medialab.bot.topup import request_topup
 from medialab.bot.views import account_lines, reply
 from medialab.domain.money import format_rub, rubles
 from medialab.services import Services
+from medialab.bot.filters import data_is, data_starts_with
 
 # Where the mode the user was in is kept while the amount question is open.
 RESUME_STATE = "resume_state"
@@ -27,10 +28,10 @@ RESUME_STATE = "resume_state"
 
 def create_router() -> Router:
     router = Router(name="payments")
-    router.callback_query.register(show_menu, F.data == PAYMENT_MENU)
-    router.callback_query.register(top_up_fixed, F.data.startswith(PAYMENT_AMOUNT_PREFIX))
-    router.callback_query.register(ask_amount, F.data == PAYMENT_CUSTOM)
-    router.callback_query.register(cancel_topup, F.data == PAYMENT_CANCEL)
+    router.callback_query.register(show_menu, data_is(PAYMENT_MENU))
+    router.callback_query.register(top_up_fixed, data_starts_with(PAYMENT_AMOUNT_PREFIX))
+    router.callback_query.register(ask_amount, data_is(PAYMENT_CUSTOM))
+    router.callback_query.register(cancel_topup, data_is(PAYMENT_CANCEL))
     router.message.register(answer_amount, TopupStates.amount)
     return router
 

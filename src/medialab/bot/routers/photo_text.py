@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import Message
 
-from medialab.bot.filters import CAPTIONED_PHOTO, PROMPT_TEXT
+from medialab.bot.filters import CAPTIONED_PHOTO, HAS_PHOTO, PROMPT_TEXT
 from medialab.bot.operations import Ticket, free_ticket, largest_photo, launch
 from medialab.bot.states import AddTextStates, EditStates
 from medialab.bot.texts import Texts
@@ -42,7 +42,7 @@ def create_router() -> Router:
         flags = {"billing": flow.operation.value} if flow.operation.billable else {}
         either = StateFilter(flow.waiting_photo, flow.waiting_text)
         router.message.register(_from_caption(flow), either, CAPTIONED_PHOTO, flags=flags)
-        router.message.register(_remember_photo(flow), either, F.photo)
+        router.message.register(_remember_photo(flow), either, HAS_PHOTO)
         router.message.register(_from_text(flow), flow.waiting_text, PROMPT_TEXT, flags=flags)
     return router
 

@@ -3,10 +3,11 @@ goes along as a wish)."""
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.fsm.state import State
 from aiogram.types import Message
 
+from medialab.bot.filters import HAS_PHOTO
 from medialab.bot.operations import Ticket, largest_photo, launch
 from medialab.bot.states import RetouchStates, UpscaleStates
 from medialab.bot.texts import Texts
@@ -22,7 +23,7 @@ FLOWS: tuple[tuple[OperationType, State], ...] = (
 def create_router() -> Router:
     router = Router(name="single_photo")
     for operation, waiting in FLOWS:
-        router.message.register(_photo_handler(operation), waiting, F.photo, flags={"billing": operation.value})
+        router.message.register(_photo_handler(operation), waiting, HAS_PHOTO, flags={"billing": operation.value})
     return router
 
 

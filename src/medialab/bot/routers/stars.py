@@ -20,6 +20,7 @@ from medialab.bot.views import reply
 from medialab.domain.money import format_rub
 from medialab.payments.stars import CURRENCY, StarsPayments, Verdict
 from medialab.services import Services
+from medialab.bot.filters import OnLoop, data_starts_with
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,9 @@ _REFUSAL_KEYS = {
 
 def create_router() -> Router:
     router = Router(name="stars")
-    router.callback_query.register(send_invoice, F.data.startswith(STARS_AMOUNT_PREFIX))
+    router.callback_query.register(send_invoice, data_starts_with(STARS_AMOUNT_PREFIX))
     router.pre_checkout_query.register(answer_pre_checkout)
-    router.message.register(credit_payment, F.successful_payment)
+    router.message.register(credit_payment, OnLoop(F.successful_payment))
     router.message.register(pay_support, Command("paysupport"))
     return router
 
