@@ -41,6 +41,7 @@ _HEADER = re.compile(
     r"""((?:basic|bearer|key|token)\s+)?[^\s'",;)}\]]+""",
     re.IGNORECASE,
 )
+WEBHOOK_PATH = "/telegram/webhook"
 # Chatter that says nothing to an operator at INFO.
 QUIET_LOGGERS = ("alembic.runtime.plugins",)
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -112,6 +113,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class AcceptedUpdatesFilter(logging.Filter):
+    """Drops uvicorn's access line of an update Telegram delivered and we accepted (POST
+    /telegram/webhook answered 200): aiogram logs each update once, when handled, with its id
+    and duration, and a second line per update cost a few percent of the webhook's rate
+    (bench/webhook.py). Refusals, every other route and every other status still log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and len(args) == 5 and args[1] == "POST"
+                    and args[2] == WEBHOOK_PATH and args[4] == 200)
+
+
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for name, value in current_ids().items():
@@ -171,5 +184,9 @@ def configure_logging(
     root.setLevel(level or (settings.log_level if settings else logging.INFO))
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    access = logging.getLogger("uvicorn.access")
+    for old in [f for f in access.filters if isinstance(f, AcceptedUpdatesFilter)]:
+        access.removeFilter(old)
+    access.addFilter(AcceptedUpdatesFilter())
     logging.captureWarnings(True)
     return handler

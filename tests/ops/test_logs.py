@@ -192,3 +192,35 @@ async def test_records_of_an_update_carry_its_id() -> None:
     assert [(r["message"], r.get("update_id")) for r in handled] == [
         ("handling first", "1"), ("handling second", "2"), ("after", None)]
     assert_clean(output.getvalue())  # aiogram's own lines name the bot by id only
+
+
+def test_an_accepted_update_is_logged_once_not_by_the_access_log(output: io.StringIO) -> None:
+    with uvicorn_loggers_as_under_medialab_serve():
+        # uvicorn's access line, as its h11 and httptools protocols write it.
+        access = logging.getLogger("uvicorn.access")
+        for method, path, status in (("POST", "/telegram/webhook", 200), ("POST", "/telegram/webhook", 403),
+                                     ("POST", "/yookassa/webhook", 200), ("GET", "/health", 200)):
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", method, path, "1.1", status)
+    assert [r["message"] for r in lines(output)] == [
+        '127.0.0.1:5000 - "POST /telegram/webhook HTTP/1.1" 403',
+        '127.0.0.1:5000 - "POST /yookassa/webhook HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /health HTTP/1.1" 200',
+    ]
+
+
+@contextmanager
+def uvicorn_loggers_as_under_medialab_serve() -> Iterator[None]:
+    """`medialab serve` runs uvicorn with log_config=None: its records reach the root handler.
+    A stand-in served earlier in the session applied uvicorn's own config (handlers of its own,
+    no propagation); undone for the block."""
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.access")]
+    saved = [(logger.level, logger.propagate, logger.handlers[:]) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+        logger.propagate, logger.handlers[:] = True, []
+    try:
+        yield
+    finally:
+        for logger, (level, propagate, handlers) in zip(loggers, saved, strict=True):
+            logger.setLevel(level)
+            logger.propagate, logger.handlers[:] = propagate, handlers

@@ -8,9 +8,9 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from medialab.billing import keys
+from medialab.db.redis_pipelining import LuaScript, auto_pipeline
 
 MARKER_TTL = 7 * 24 * 3600  # long enough to outlive any job and any retried webhook
 ACCOUNT_TTL = 30 * 24 * 3600  # idle users leave the cache; SQL reloads them on next use
@@ -32,21 +32,14 @@ class BalanceCache:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         package = resources.files("medialab.billing") / "lua"
-        # register_script keeps the SHA and reloads the source itself on NOSCRIPT.
-        self._scripts = {
-            name: redis.register_script((package / f"{name}.lua").read_text(encoding="utf-8"))
-            for name in SCRIPTS
-        }
+        self._pipeline = auto_pipeline(redis)
+        self._scripts = {name: LuaScript.of((package / f"{name}.lua").read_text(encoding="utf-8"))
+                         for name in SCRIPTS}
 
     async def _run(self, name: str, keys_: list[str], args: list[Any]) -> Answer:
-        # The script object reloads itself once on NOSCRIPT; a second SCRIPT FLUSH landing
-        # between its reload and its call must not fail the caller either.
-        for _ in range(2):
-            try:
-                return _decode(await self._scripts[name](keys=keys_, args=args))
-            except NoScriptError:
-                continue
-        return _decode(await self._scripts[name](keys=keys_, args=args))
+        # Batched with the other commands of this turn of the event loop; reloaded if Redis
+        # lost the script (db/redis_pipelining.py).
+        return _decode(await self._pipeline.script(self._scripts[name], keys_, args))
 
     async def load(
         self, user_id: int, balance: int, free: int, version: int, in_flight: list[str],

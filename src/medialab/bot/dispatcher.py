@@ -4,15 +4,15 @@ Routers are joined here, in the order they are tried: commands work in every sta
 Telegram Stars (a successful payment is never read as an answer or a prompt), the payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
 last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
 conversation state lives in Redis, so any web process can take a user's next update, and events
-of one user are processed one at a time across processes (RedisEventIsolation).
+of one user are processed one at a time across processes (bot/fsm.py).
 """
 
 from __future__ import annotations
 
 from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import DefaultKeyBuilder
-from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
+from medialab.bot.fsm import BatchedRedisIsolation, BatchedRedisStorage
 from medialab.bot.known_users import KnownUsers
 from medialab.bot.log_context import UpdateLogContext
 from medialab.bot.middlewares.billing import BillingMiddleware
@@ -61,8 +61,9 @@ def allowed_updates() -> list[str]:
 
 def build_dispatcher(services: Services) -> Dispatcher:
     keys = DefaultKeyBuilder(prefix=FSM_PREFIX)
-    storage = RedisStorage(services.redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS, data_ttl=STATE_TTL_SECONDS)
-    dispatcher = Dispatcher(storage=storage, events_isolation=RedisEventIsolation(services.redis, key_builder=keys),
+    storage = BatchedRedisStorage(services.redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS,
+                                  data_ttl=STATE_TTL_SECONDS)
+    dispatcher = Dispatcher(storage=storage, events_isolation=BatchedRedisIsolation(services.redis, keys),
                             services=services)
     # First, so that the locale's and every later record carries the update_id.
     dispatcher.update.outer_middleware(UpdateLogContext())

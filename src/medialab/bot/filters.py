@@ -1,9 +1,10 @@
 """Message and button filters shared by the routers.
 
-aiogram runs a filter that is a plain callable in a worker thread (asyncio.to_thread), and a
-magic filter (`F.…`) is one: a thread hop for each update each router looks at, for a check of a
-few attribute reads. `OnLoop` checks the same magic filter on the event loop; every `F.…`
-filter of the bot is registered through it (bench/webhook.py, py-spy).
+aiogram runs a filter that is a plain callable in a worker thread (asyncio.to_thread), and both
+a magic filter (`F.…`) and a bare `State` are such callables: a thread hop for each update each
+router looks at, for a check of a few attribute reads (bench/webhook.py, py-spy). So the bot
+registers magic filters through `OnLoop` and states through aiogram's `StateFilter`, both
+checked on the event loop; tests/bot/test_routing.py holds every router to it.
 """
 
 from __future__ import annotations

@@ -15,8 +15,10 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url, **kwargs)
     # 20 connections a process at most: PaaS databases often allow only a few dozen in all.
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    # All of them kept once opened: an overflow connection is closed when given back, and under
+    # load that meant a new connection (and its prepared statements) per charge.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 0)
     # No pre-ping: it is a round trip before every transaction, a tenth of a paid prompt's time
     # (bench/webhook.py). A connection the server dropped fails its first statement instead,
     # and SQLAlchemy then discards every connection of the pool as old as it; connections are
@@ -27,6 +29,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def _sqlite_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    if ":memory:" not in database_url and not database_url.rstrip("/").endswith(":"):
+        # Connections kept once opened, as for PostgreSQL: each new one is a thread and its
+        # pragmas. (An in-memory database has a single connection and no such pool.)
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(
         database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )

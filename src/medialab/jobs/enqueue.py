@@ -10,13 +10,13 @@ or finished is refused the same way (False).
 from __future__ import annotations
 
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
-from redis.commands.core import AsyncScript
+
+from medialab.db.redis_pipelining import LuaScript, auto_pipeline
 
 ENQUEUE_IF_NEW = """
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
@@ -24,16 +24,13 @@ redis.call('PSETEX', KEYS[1], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 return 1
 """
-# Registered once per client: the script's hash is computed once, not per job.
-_scripts: WeakKeyDictionary[ArqRedis, AsyncScript] = WeakKeyDictionary()
+ENQUEUE_SCRIPT = LuaScript.of(ENQUEUE_IF_NEW)
 
 
 async def enqueue_once(arq: ArqRedis, function: str, job_id: str, *args: Any) -> bool:
     """True when queued now; False when a job with this id exists (queued, running or done)."""
-    script = _scripts.get(arq)
-    if script is None:
-        script = _scripts[arq] = arq.register_script(ENQUEUE_IF_NEW)
     now = timestamp_ms()
     job = serialize_job(function, args, {}, None, now, serializer=arq.job_serializer)
     keys = [job_key_prefix + job_id, result_key_prefix + job_id, arq.default_queue_name]
-    return bool(await script(keys=keys, args=[job, arq.expires_extra_ms, job_id, now]))
+    # Batched with the other commands of this turn of the event loop (db/redis_pipelining.py).
+    return bool(await auto_pipeline(arq).script(ENQUEUE_SCRIPT, keys, [job, arq.expires_extra_ms, job_id, now]))

@@ -20,7 +20,7 @@ FACE = "face"
 
 def create_router() -> Router:
     router = Router(name="face_swap")
-    router.message.register(take_target, FaceSwapStates.target, HAS_PHOTO, has_face,
+    router.message.register(take_target, StateFilter(FaceSwapStates.target), HAS_PHOTO, has_face,
                             flags={"billing": OperationType.FACE_SWAP.value})
     # Without a face kept (the conversation expired), a photo is taken as the face again.
     router.message.register(take_face, StateFilter(FaceSwapStates.face, FaceSwapStates.target), HAS_PHOTO)

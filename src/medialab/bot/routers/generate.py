@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
+from aiogram.filters import StateFilter
 from aiogram.types import Message
 
 from medialab.bot.filters import PROMPT_TEXT
@@ -15,7 +16,7 @@ from medialab.services import Services
 
 def create_router() -> Router:
     router = Router(name="generate")
-    router.message.register(generate, GenerateStates.prompt, PROMPT_TEXT,
+    router.message.register(generate, StateFilter(GenerateStates.prompt), PROMPT_TEXT,
                             flags={"billing": OperationType.GENERATE.value})
     return router
 

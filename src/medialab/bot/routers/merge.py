@@ -4,6 +4,7 @@ saying how to merge them starts the paid operation, once there are at least two.
 from __future__ import annotations
 
 from aiogram import Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
@@ -23,10 +24,10 @@ BILLING = {"billing": OperationType.MERGE.value}
 
 def create_router() -> Router:
     router = Router(name="merge")
-    router.message.register(add_photo, MergeStates.photos, HAS_PHOTO)
+    router.message.register(add_photo, StateFilter(MergeStates.photos), HAS_PHOTO)
     # The filter runs before the billing middleware: too few photos are never charged.
-    router.callback_query.register(merge_by_button, MergeStates.photos, data_is(MERGE_GO), enough_photos, flags=BILLING)
-    router.message.register(merge_by_text, MergeStates.photos, PROMPT_TEXT, enough_photos, flags=BILLING)
+    router.callback_query.register(merge_by_button, StateFilter(MergeStates.photos), data_is(MERGE_GO), enough_photos, flags=BILLING)
+    router.message.register(merge_by_text, StateFilter(MergeStates.photos), PROMPT_TEXT, enough_photos, flags=BILLING)
     return router
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiogram import Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
@@ -32,7 +33,7 @@ def create_router() -> Router:
     router.callback_query.register(top_up_fixed, data_starts_with(PAYMENT_AMOUNT_PREFIX))
     router.callback_query.register(ask_amount, data_is(PAYMENT_CUSTOM))
     router.callback_query.register(cancel_topup, data_is(PAYMENT_CANCEL))
-    router.message.register(answer_amount, TopupStates.amount)
+    router.message.register(answer_amount, StateFilter(TopupStates.amount))
     return router
 
 

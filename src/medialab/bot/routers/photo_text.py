@@ -43,7 +43,7 @@ def create_router() -> Router:
         either = StateFilter(flow.waiting_photo, flow.waiting_text)
         router.message.register(_from_caption(flow), either, CAPTIONED_PHOTO, flags=flags)
         router.message.register(_remember_photo(flow), either, HAS_PHOTO)
-        router.message.register(_from_text(flow), flow.waiting_text, PROMPT_TEXT, flags=flags)
+        router.message.register(_from_text(flow), StateFilter(flow.waiting_text), PROMPT_TEXT, flags=flags)
     return router
 
 

@@ -4,6 +4,7 @@ goes along as a wish)."""
 from __future__ import annotations
 
 from aiogram import Router
+from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import Message
 
@@ -23,7 +24,7 @@ FLOWS: tuple[tuple[OperationType, State], ...] = (
 def create_router() -> Router:
     router = Router(name="single_photo")
     for operation, waiting in FLOWS:
-        router.message.register(_photo_handler(operation), waiting, HAS_PHOTO, flags={"billing": operation.value})
+        router.message.register(_photo_handler(operation), StateFilter(waiting), HAS_PHOTO, flags={"billing": operation.value})
     return router
 
 

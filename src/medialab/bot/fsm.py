@@ -1,0 +1,63 @@
+"""The conversation's state in Redis (aiogram's RedisStorage) and the per-chat lock across web
+processes, with the reads and the lock on the path of every update sent through the batches
+of db/redis_pipelining.py: under load one round trip carries them for many updates at once.
+
+The lock is aiogram's RedisEventIsolation's (SET NX with a token and an expiry, released only
+by its holder), written against the batches instead of redis-py's Lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiogram.fsm.storage.base import BaseEventIsolation, KeyBuilder, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.asyncio import Redis
+
+from medialab.db.redis_pipelining import LuaScript, auto_pipeline
+
+# A holder that died keeps the chat for this long at most (aiogram's default: 60 s).
+LOCK_TTL_MS = 60_000
+# How often a waiting update looks again (redis-py's Lock: 0.1 s).
+LOCK_POLL_SECONDS = 0.05
+RELEASE = LuaScript.of(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+
+
+def _text(value: Any) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class BatchedRedisStorage(RedisStorage):
+    async def get_state(self, key: StorageKey) -> str | None:
+        return _text(await auto_pipeline(self.redis).execute("GET", self.key_builder.build(key, "state")))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        value = _text(await auto_pipeline(self.redis).execute("GET", self.key_builder.build(key, "data")))
+        return {} if value is None else dict(self.json_loads(value))
+
+
+class BatchedRedisIsolation(BaseEventIsolation):
+    def __init__(self, redis: Redis, key_builder: KeyBuilder) -> None:
+        self.redis = redis
+        self.key_builder = key_builder
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncGenerator[None, None]:
+        pipeline = auto_pipeline(self.redis)
+        name = self.key_builder.build(key, "lock")
+        token = uuid.uuid4().hex
+        while not await pipeline.execute("SET", name, token, "NX", "PX", LOCK_TTL_MS):
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            await pipeline.script(RELEASE, [name], [token])
+
+    async def close(self) -> None:
+        pass
