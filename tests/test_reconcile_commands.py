@@ -47,7 +47,7 @@ async def test_reconcile_command_repairs_the_cache_and_refuses_a_broken_ledger(
 
     done = await asyncio.to_thread(medialab, "reconcile", database_url=database_url)
     assert done.returncode == 0, done.stderr
-    assert "2 cache drift(s), 1 repaired; ledger: ok" in done.stdout
+    assert "checked 1 cached user(s): 2 cache drift(s) in 1 user(s), 1 repaired, 0 left unrepaired; ledger: ok" in done.stdout
     assert (await billing.cache.snapshot(user_id)).balance == 3000  # type: ignore[union-attr]
 
     async with sessions.begin() as session:

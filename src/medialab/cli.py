@@ -69,28 +69,20 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from medialab.billing.audit import check_ledger
-    from medialab.billing.reconcile import reconcile
+    from medialab.admin import report
+    from medialab.admin.service import AdminService
     from medialab.services import Services
 
     async def run() -> int:
         services = await Services.open(settings)
         try:
-            ledger = await check_ledger(services.sessions)
-            report = await reconcile(services.billing, repair=not args.no_repair)
+            books = await AdminService(services.billing, services.sessions).reconcile(repair=not args.no_repair)
         finally:
             await services.close()
-        for drift in ledger:
-            print(f"ledger drift: user {drift.user_id} (telegram {drift.telegram_id}) {drift.what}: "
-                  f"expected {drift.expected}, found {drift.actual}")
-        for cache_drift in report.drifts:
-            print(f"cache drift: user {cache_drift.user_id} {cache_drift.field}: "
-                  f"redis {cache_drift.cached}, sql {cache_drift.truth}")
-        print(f"checked {report.users_checked} cached user(s), {len(report.drifts)} cache drift(s), "
-              f"{report.repaired} repaired; ledger: {'ok' if not ledger else f'{len(ledger)} drift(s)'}")
-        if ledger:
-            raise CommandError(f"{len(ledger)} ledger drift(s) that only an operator can correct")
-        unrepaired = report.unrepaired or (report.drifts if args.no_repair else [])
+        print("\n".join([*report.drift_lines(books), report.reconcile_summary(books)]))
+        if books.ledger:
+            raise CommandError(f"{len(books.ledger)} ledger drift(s) that only an operator can correct")
+        unrepaired = books.cache.unrepaired or (books.cache.drifts if args.no_repair else [])
         if unrepaired:
             raise CommandError(f"{len(unrepaired)} cache drift(s) left unrepaired")
         return 0

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from medialab.billing.audit import check_ledger
 from medialab.bot.registration import register_webhook
-from medialab.db.models import Operation, User
+from medialab.db.models import LedgerEntry, Operation, User
 from medialab.jobs.requests import GENERATION_JOB, GenerationRequest, request_from_job
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox, RecordedCall
@@ -200,4 +200,12 @@ async def operations_of(services: Services, telegram_id: int) -> list[Operation]
     async with services.sessions() as session:
         query = (select(Operation).join(User, User.id == Operation.user_id)
                  .where(User.telegram_id == telegram_id).order_by(Operation.created_at, Operation.id))
+        return list((await session.execute(query)).scalars())
+
+
+async def ledger_of(services: Services, telegram_id: int) -> list[LedgerEntry]:
+    """The user's ledger entries, oldest first."""
+    async with services.sessions() as session:
+        query = (select(LedgerEntry).join(User, User.id == LedgerEntry.user_id)
+                 .where(User.telegram_id == telegram_id).order_by(LedgerEntry.id))
         return list((await session.execute(query)).scalars())

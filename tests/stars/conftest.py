@@ -17,12 +17,13 @@ from bot.conftest import (  # noqa: F401 - fixtures shared with the bot tests
     app,
     bot_settings,
     launch,
+    ledger_of,
     telegram,
     telegram_url,
     yookassa,
     yookassa_url,
 )
-from medialab.db.models import LedgerEntry, Payment, User
+from medialab.db.models import Payment, User
 from medialab.sandbox.telegram import BotApiSandbox, RecordedCall
 from medialab.services import Services
 
@@ -56,13 +57,6 @@ async def stars_payments(services: Services, telegram_id: int) -> list[Payment]:
     async with services.sessions() as session:
         query = (select(Payment).join(User, User.id == Payment.user_id)
                  .where(User.telegram_id == telegram_id).order_by(Payment.id))
-        return list((await session.execute(query)).scalars())
-
-
-async def ledger_of(services: Services, telegram_id: int) -> list[LedgerEntry]:
-    async with services.sessions() as session:
-        query = (select(LedgerEntry).join(User, User.id == LedgerEntry.user_id)
-                 .where(User.telegram_id == telegram_id).order_by(LedgerEntry.id))
         return list((await session.execute(query)).scalars())
 
 

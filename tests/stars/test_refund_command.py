@@ -1,5 +1,6 @@
-"""`medialab admin refund-stars <charge_id>` as a real process against the Bot API stand-in:
-the Stars go back once through refundStarPayment, the rubles come off the balance once."""
+"""`medialab admin refund-stars <charge_id>` as a real process against the Bot API stand-in, and
+/admin_refund_stars in an operator's chat: the Stars go back once through refundStarPayment, the
+rubles come off the balance once."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.sandbox.telegram import BotApiSandbox
 
 from conftest import REDIS_TEST_URL
-from .conftest import TOKEN, Chat, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
+from .conftest import TOKEN, Chat, Launcher, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
 
 MEDIALAB = str(Path(sys.executable).parent / "medialab")
 USER = 780_001
+ADMIN = 780_009
 
 
 async def refund_stars(app: Running, charge_id: str) -> subprocess.CompletedProcess[str]:
@@ -91,3 +93,24 @@ async def test_a_refund_telegram_refuses_takes_nothing_back(app: Running, telegr
     assert [e.kind for e in await ledger_of(app.services, USER)] == [LedgerKind.TOPUP, LedgerKind.GRANT]
     assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.SUCCEEDED]
     assert TOKEN not in done.stderr
+
+
+async def test_an_operator_refunds_stars_in_the_chat_once(launch: Launcher, telegram: BotApiSandbox) -> None:
+    async with launch(admin_telegram_ids=frozenset({ADMIN})) as app:
+        charge_id = await _paid(app, telegram)
+        admin = Chat(telegram, ADMIN)
+        assert (await admin.say("/admin_refund_stars")).params["text"] == "usage: /admin_refund_stars <charge_id>"
+        unknown = await admin.say("/admin_refund_stars stxNoSuchCharge")
+        assert unknown.params["text"] == "no Telegram Stars payment with charge id 'stxNoSuchCharge'"
+        assert telegram.calls("refundStarPayment") == []
+
+        first = await admin.say(f"/admin_refund_stars {charge_id}")
+        assert first.params["text"] == (f"Stars payment {charge_id}: 100 XTR refunded to user {USER}, "
+                                        "150 ₽ taken back: balance -10 ₽")
+        second = await admin.say(f"/admin_refund_stars {charge_id}")
+        assert second.params["text"] == (f"Stars payment {charge_id} was refunded before: nothing changed; "
+                                         f"balance of user {USER}: -10 ₽")
+        assert telegram.world.charges[charge_id].refunded
+        chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
+        assert [(e.amount, e.actor) for e in chargebacks] == [(-15_000, f"tg:{ADMIN}")]
+        assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.REFUNDED]

@@ -75,6 +75,18 @@ def cli_actor() -> str:
     return f"cli:{user}"[:ACTOR_LENGTH]
 
 
+def telegram_actor(telegram_id: int) -> str:
+    """An operator in the admin chat, as the ledger records them: tg:<their Telegram id>."""
+    return f"tg:{telegram_id}"
+
+
+def telegram_grant_id(bot_id: int, chat_id: int, message_id: int) -> str:
+    """The grant id of a command typed in a chat: the message it came in, so that Telegram
+    delivering the update again grants nothing more. The bot's id keeps another bot's (a new
+    token's) message numbers, which start again, from meeting an old grant."""
+    return f"tg-{bot_id}-{chat_id}-{message_id}"
+
+
 def grant_id(text: str | None) -> str | None:
     """An id the operator chose so that running the same grant again changes nothing."""
     if text is None:

@@ -1,5 +1,6 @@
 """`medialab admin user|grant|refund|refund-stars`: argparse definitions, and the typed text turned into a
-call of AdminService before any connection is opened (a bad argument costs nothing)."""
+call of AdminService before any connection is opened (a bad argument costs nothing). The admin
+chat (bot/routers/admin.py) builds its calls with the same builders."""
 
 from __future__ import annotations
 
@@ -17,13 +18,17 @@ if TYPE_CHECKING:  # the CLI builds its parser without loading the database laye
 
 Command = Callable[["AdminService"], Awaitable[list[str]]]
 
+GRANT_REASON = "grant by an operator"
+REFUND_REASON = "refund by an operator"
+USER_LIMIT = 10  # operations, payments and ledger entries shown of each
+
 
 def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., int]) -> None:  # type: ignore[type-arg]
     admin = commands.add_parser("admin", help="operators' commands: look at a user, grant, refund")
     actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
     user = actions.add_parser("user", help="balance, free operations, last operations, payments and ledger")
     user.add_argument("telegram_id")
-    user.add_argument("--limit", type=int, default=10, help="how many of each to show (default 10)")
+    user.add_argument("--limit", type=int, default=USER_LIMIT, help=f"how many of each to show (default {USER_LIMIT})")
     grant = actions.add_parser("grant", help="add rubles to a balance (a ledger entry of kind grant)")
     grant.add_argument("telegram_id")
     grant.add_argument("rubles", help='e.g. 100 or 10.50')
@@ -40,17 +45,35 @@ def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., in
 def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Command:
     """The call that args ask for; AdminError when an argument is wrong."""
     if args.action == "user":
-        if not 1 <= args.limit <= 1000:
-            raise parse.AdminError(f"--limit must be 1..1000, got {args.limit}")
-        return partial(_user, parse.telegram_id(args.telegram_id), args.limit)
+        return user_command(args.telegram_id, args.limit)
     if args.action == "grant":
-        return partial(_grant, parse.telegram_id(args.telegram_id),
-                       parse.grant_amount(args.rubles, settings.max_topup * 100), actor,
-                       parse.reason(args.reason, "grant by an operator"), parse.grant_id(args.grant_id))
+        return grant_command(args.telegram_id, args.rubles, settings, actor, args.reason, args.grant_id)
     if args.action == "refund-stars":
-        return partial(_refund_stars, parse.charge_id(args.charge_id), actor)
-    return partial(_refund, parse.operation_id(args.operation_id), actor,
-                   parse.reason(args.reason, "refund by an operator"))
+        return refund_stars_command(args.charge_id, actor)
+    return refund_command(args.operation_id, actor, args.reason)
+
+
+# One builder a command: typed text in, the call out, or AdminError (nothing done) when a piece
+# of the text is wrong.
+
+def user_command(telegram_id: str, limit: int = USER_LIMIT) -> Command:
+    if not 1 <= limit <= 1000:
+        raise parse.AdminError(f"--limit must be 1..1000, got {limit}")
+    return partial(_user, parse.telegram_id(telegram_id), limit)
+
+
+def grant_command(telegram_id: str, rubles: str, settings: Settings, actor: str,
+                  reason: str | None = None, grant_id: str | None = None) -> Command:
+    return partial(_grant, parse.telegram_id(telegram_id), parse.grant_amount(rubles, settings.max_topup * 100),
+                   actor, parse.reason(reason, GRANT_REASON), parse.grant_id(grant_id))
+
+
+def refund_command(operation_id: str, actor: str, reason: str | None = None) -> Command:
+    return partial(_refund, parse.operation_id(operation_id), actor, parse.reason(reason, REFUND_REASON))
+
+
+def refund_stars_command(charge_id: str, actor: str) -> Command:
+    return partial(_refund_stars, parse.charge_id(charge_id), actor)
 
 
 async def _user(telegram_id: int, limit: int, admin: AdminService) -> list[str]:

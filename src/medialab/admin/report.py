@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from medialab.domain.money import format_rub
 
 if TYPE_CHECKING:
-    from medialab.admin.service import Account, Grant
+    from medialab.admin.service import Account, Books, Grant
     from medialab.billing.results import RefundResult
     from medialab.payments.stars_refund import StarsRefund
 
@@ -68,3 +68,24 @@ def stars_refund_line(refund: StarsRefund) -> str:
                 f"balance of user {refund.telegram_id}: {format_rub(refund.balance)}")
     return (f"Stars payment {refund.charge_id}: {refund.stars} XTR refunded to user {refund.telegram_id}, "
             f"{format_rub(refund.amount)} taken back: balance {format_rub(refund.balance)}")
+
+
+def drift_lines(books: Books) -> list[str]:
+    """One line per broken ledger invariant, then one per cached counter that differs from SQL."""
+    lines = [f"ledger drift: user {d.user_id} (telegram {d.telegram_id}) {d.what}: "
+             f"expected {d.expected}, found {d.actual}" for d in books.ledger]
+    lines += [f"cache drift: user {d.user_id} {d.field}: redis {d.cached}, sql {d.truth}" for d in books.cache.drifts]
+    return lines
+
+
+def reconcile_summary(books: Books) -> str:
+    cache = books.cache
+    drifted = len({d.user_id for d in cache.drifts})
+    if books.repair:
+        outcome = f"{cache.repaired} repaired, {len(cache.unrepaired)} left unrepaired"
+    else:
+        outcome = "none repaired (report only)"
+    busy = f", {cache.users_busy} busy (left for the next pass)" if cache.users_busy else ""
+    ledger = "ok" if not books.ledger else f"{len(books.ledger)} drift(s)"
+    return (f"checked {cache.users_checked} cached user(s){busy}: {len(cache.drifts)} cache drift(s) "
+            f"in {drifted} user(s), {outcome}; ledger: {ledger}")

@@ -11,7 +11,9 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
-from medialab.billing.results import CreditResult, RefundResult, UnknownOperation, UserInfo
+from medialab.billing.audit import check_ledger
+from medialab.billing.reconcile import ReconcileReport, reconcile
+from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Operation, Payment
 from medialab.domain.ledger import LedgerKind
@@ -62,6 +64,15 @@ class Grant(msgspec.Struct, frozen=True):
     telegram_id: int
     grant_id: str
     credit: CreditResult
+
+
+class Books(msgspec.Struct, frozen=True):
+    """What a reconcile found: the ledger's broken invariants (only an operator can correct
+    them) and the Redis cache's drifts from SQL (repaired unless `repair` was off)."""
+
+    ledger: list[LedgerDrift]
+    cache: ReconcileReport
+    repair: bool
 
 
 class AdminService:
@@ -134,3 +145,8 @@ class AdminService:
             return await refund_stars(self._sessions, self._billing, self._bot, charge_id, actor)
         except StarsRefundError as exc:
             raise AdminError(str(exc)) from None
+
+    async def reconcile(self, repair: bool = True) -> Books:
+        """Checks the ledger, then compares the cache with SQL and (with `repair`) rebuilds it."""
+        ledger = await check_ledger(self._sessions)
+        return Books(ledger, await reconcile(self._billing, repair=repair), repair)

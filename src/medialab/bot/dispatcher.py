@@ -1,6 +1,7 @@
 """The aiogram Dispatcher, built once per web process at start-up.
 
-Routers are joined here, in the order they are tried: commands work in every state, then
+Routers are joined here, in the order they are tried: the operators' commands (seen only by
+ADMIN_TELEGRAM_IDS) and the users' commands work in every state, then
 Telegram Stars (a successful payment is never read as an answer or a prompt), the payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
 last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
 conversation state lives in Redis, so any web process can take a user's next update, and events
@@ -19,6 +20,7 @@ from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
 from medialab.bot.routers import (
+    admin,
     commands,
     face_swap,
     fallback,
@@ -40,6 +42,7 @@ FSM_PREFIX = "medialab:fsm"
 def create_root_router() -> Router:
     root = Router(name="medialab")
     root.include_routers(
+        admin.create_router(),
         commands.create_router(),
         stars.create_router(),
         payments.create_router(),

@@ -9,12 +9,15 @@ checked on the event loop; tests/bot/test_routing.py holds every router to it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import F
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
+from aiogram.types import CallbackQuery, Message, TelegramObject
 from magic_filter import MagicFilter
+
+if TYPE_CHECKING:
+    from medialab.services import Services
 
 
 class OnLoop(Filter):
@@ -39,3 +42,10 @@ def data_is(value: str) -> OnLoop:
 
 def data_starts_with(prefix: str) -> OnLoop:
     return OnLoop(F.data.startswith(prefix))
+
+
+class IsAdmin(Filter):
+    """The sender is an operator: their Telegram id is in ADMIN_TELEGRAM_IDS."""
+
+    async def __call__(self, event: Message | CallbackQuery, services: Services) -> bool:
+        return event.from_user is not None and event.from_user.id in services.settings.admin_telegram_ids

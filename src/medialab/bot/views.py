@@ -25,3 +25,29 @@ async def reply(event: Message | CallbackQuery, text: str, markup: InlineKeyboar
         await event.bot.send_message(chat_id, text, reply_markup=markup)  # type: ignore[union-attr]
     else:
         await event.answer(text, reply_markup=markup)
+
+
+# Telegram refuses a longer text message. It counts UTF-16 code units: an emoji is two.
+MESSAGE_LIMIT = 4096
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def fit_messages(lines: list[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Lines packed into as few messages as fit the limit, each split only between lines; a
+    single line longer than a message is cut short and ends with "…"."""
+    messages: list[str] = []
+    current = ""
+    for line in lines:
+        if _units(line) > limit:
+            # errors="ignore" drops an emoji whose two halves the cut separated.
+            line = line.encode("utf-16-le")[:(limit - 1) * 2].decode("utf-16-le", errors="ignore") + "…"
+        if current and _units(current) + 1 + _units(line) > limit:
+            messages.append(current)
+            current = ""
+        current = f"{current}\n{line}" if current else line
+    if current:
+        messages.append(current)
+    return messages
