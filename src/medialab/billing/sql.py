@@ -53,13 +53,13 @@ _GIVE_BACK_FREE = (
     .values(free_operations_left=users.c.free_operations_left + 1, updated_at=func.now())
     .returning(users.c.free_operations_left)
 )
-_BUMP_TAKING_FREE = (
+BUMP_TAKING_FREE = (
     update(users).where(users.c.id == _USER, users.c.free_operations_left > 0)
     .values(version=users.c.version + 1, free_operations_left=users.c.free_operations_left - 1,
             updated_at=func.now())
     .returning(users.c.version, users.c.free_operations_left)
 )
-_BUMP_WITHOUT_FREE = (
+BUMP_WITHOUT_FREE = (
     update(users).where(users.c.id == _USER, users.c.free_operations_left == 0)
     .values(version=users.c.version + 1)
     .returning(users.c.version, users.c.free_operations_left)
@@ -68,37 +68,18 @@ _MOVE_BALANCE = (
     update(balances).where(balances.c.user_id == _USER)
     .values(balance=balances.c.balance + _DELTA, updated_at=func.now()).returning(balances.c.balance)
 )
-_MOVE_BALANCE_ABOVE = _MOVE_BALANCE.where(balances.c.balance + _DELTA >= bindparam("p_floor"))
-_CURRENT_BALANCE = select(balances.c.balance).where(balances.c.user_id == _USER)
+MOVE_BALANCE_ABOVE = _MOVE_BALANCE.where(balances.c.balance + _DELTA >= bindparam("p_floor"))
+CURRENT_BALANCE = select(balances.c.balance).where(balances.c.user_id == _USER)
 _KEY_IN_LEDGER = select(ledger.c.id).where(ledger.c.idempotency_key == bindparam("p_key"))
-_INSERT_OPERATION = _per_dialect(lambda d: d.insert(operations).on_conflict_do_nothing(index_elements=["id"])
+INSERT_OPERATION = _per_dialect(lambda d: d.insert(operations).on_conflict_do_nothing(index_elements=["id"])
                                  .returning(operations.c.id))
-_APPEND_ENTRY = _per_dialect(lambda d: d.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"])
+APPEND_ENTRY = _per_dialect(lambda d: d.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"])
                              .returning(ledger.c.id))
 
 
 async def take_free_operation(executor: Executor, user_id: int) -> int | None:
     """Free operations left after taking one, or None when there was none to take."""
     return (await executor.execute(_TAKE_FREE, {"p_user_id": user_id})).scalar_one_or_none()
-
-
-async def bump_version_if(executor: Executor, user_id: int, take_free: bool) -> tuple[int, int] | None:
-    """One statement for the common charge: bumps the version and, as the cache decided,
-    takes a free operation (when there is one) or asserts there is none left. None when SQL
-    disagrees with that decision. Answers (version, free operations left)."""
-    statement = _BUMP_TAKING_FREE if take_free else _BUMP_WITHOUT_FREE
-    row = (await executor.execute(statement, {"p_user_id": user_id})).first()
-    return None if row is None else (row[0], row[1])
-
-
-async def insert_operation(
-    executor: Executor, *, operation_id: str, user_id: int, kind: str, price: int, status: str,
-    task_id: str | None,
-) -> bool:
-    """False when an operation with this id exists (a replay that the cache did not catch)."""
-    row = {"id": operation_id, "user_id": user_id, "type": kind, "price": price, "status": status,
-           "task_id": task_id}
-    return (await executor.execute(_INSERT_OPERATION[dialect_of(executor)], row)).first() is not None
 
 
 async def give_back_free_operation(executor: Executor, user_id: int) -> int:
@@ -114,11 +95,11 @@ async def move_balance(executor: Executor, user_id: int, delta: int, floor: int 
     params = {"p_user_id": user_id, "p_delta": delta}
     if floor is None:
         return (await executor.execute(_MOVE_BALANCE, params)).scalar_one_or_none()
-    return (await executor.execute(_MOVE_BALANCE_ABOVE, params | {"p_floor": floor})).scalar_one_or_none()
+    return (await executor.execute(MOVE_BALANCE_ABOVE, params | {"p_floor": floor})).scalar_one_or_none()
 
 
 async def current_balance(executor: Executor, user_id: int) -> int:
-    return (await executor.execute(_CURRENT_BALANCE, {"p_user_id": user_id})).scalar_one()
+    return (await executor.execute(CURRENT_BALANCE, {"p_user_id": user_id})).scalar_one()
 
 
 async def append_entry(
@@ -140,7 +121,7 @@ async def append_entry(
     row = {"user_id": user_id, "kind": kind.value, "amount": amount, "balance_after": balance_after,
            "idempotency_key": idempotency_key, "operation_id": operation_id, "payment_id": payment_id,
            "actor": actor, "reason": reason}
-    return (await executor.execute(_APPEND_ENTRY[dialect_of(executor)], row)).first() is not None
+    return (await executor.execute(APPEND_ENTRY[dialect_of(executor)], row)).first() is not None
 
 
 async def key_in_ledger(executor: Executor, idempotency_key: str) -> bool:

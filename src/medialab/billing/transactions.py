@@ -8,11 +8,13 @@ admitted the operation.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from medialab.billing import sql
+from medialab.billing import sql, sqlite_charge
 from medialab.billing.results import (
     Charged,
     ChargeResult,
@@ -79,62 +81,30 @@ async def charge_as_cached(
     engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
     task_id: str | None, paid_with_free: bool,
 ) -> tuple[ChargeResult, int] | None:
-    """The charge the Redis cache admitted, in a transaction of its own: four statements instead
-    of six, or on PostgreSQL the same four in one function call (migration 0005). None when SQL
-    disagrees with the cache about free operations and changed nothing (the caller then runs
-    `charge`); OperationExists when the operation id was charged before."""
-    if engine.dialect.name == "postgresql":
-        return await _charge_as_cached_call(engine, user_id, kind, operation_id, price, task_id, paid_with_free)
-    async with engine.begin() as conn:
-        return await _charge_as_cached_statements(conn, user_id, kind, operation_id, price, task_id, paid_with_free)
-
-
-async def _charge_as_cached_call(
-    engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
-    task_id: str | None, paid_with_free: bool,
-) -> tuple[ChargeResult, int] | None:
+    """The charge the Redis cache admitted, atomic on its own and in one round trip: on
+    PostgreSQL a function call (migration 0005), on SQLite one call into the database's thread
+    (billing/sqlite_charge.py). None when SQL disagrees with the cache about free operations
+    and changed nothing (the caller then runs `charge`); OperationExists when the operation id
+    was charged before (and nothing changed)."""
     status = OperationStatus.FREE if paid_with_free else OperationStatus.CHARGED
-    async with engine.connect() as conn:
-        # One statement, atomic by itself: no BEGIN and COMMIT round trips around it.
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            outcome, version, free_left, balance = await sql.charge_as_cached_call(
-                conn, user_id=user_id, operation_id=operation_id, kind=kind.value, price=price,
-                task_id=task_id, paid_with_free=paid_with_free, status=status.value,
-                ledger_kind=LedgerKind.CHARGE.value, ledger_key=charge_key(operation_id))
-        except IntegrityError:
-            raise OperationExists(operation_id) from None
+    arguments = {"user_id": user_id, "operation_id": operation_id, "kind": kind.value, "price": price,
+                 "task_id": task_id, "paid_with_free": paid_with_free, "status": status.value,
+                 "ledger_kind": LedgerKind.CHARGE.value, "ledger_key": charge_key(operation_id)}
+    try:
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as conn:
+                # One statement: no BEGIN and COMMIT round trips around it.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                outcome, version, free_left, balance = await sql.charge_as_cached_call(conn, **arguments)
+        else:
+            outcome, version, free_left, balance = await sqlite_charge.charge(engine, **arguments)
+    except (IntegrityError, sqlite3.IntegrityError):
+        raise OperationExists(operation_id) from None
     if outcome == "disagrees":
         return None
     if outcome == "insufficient":
         return InsufficientFunds(user_id, balance, price), version
     taken = 0 if paid_with_free else price
-    return Charged(operation_id, user_id, kind.value, paid_with_free, taken, balance, free_left), version
-
-
-async def _charge_as_cached_statements(
-    session: sql.Executor, user_id: int, kind: OperationType, operation_id: str, price: int,
-    task_id: str | None, paid_with_free: bool,
-) -> tuple[ChargeResult, int] | None:
-    bumped = await sql.bump_version_if(session, user_id, take_free=paid_with_free)
-    if bumped is None:
-        return None
-    version, free_left = bumped
-    if paid_with_free:
-        balance = await sql.current_balance(session, user_id)
-        status, taken = OperationStatus.FREE, 0
-    else:
-        moved = await sql.move_balance(session, user_id, -price, floor=0)
-        if moved is None:
-            return InsufficientFunds(user_id, await sql.current_balance(session, user_id), price), version
-        balance, status, taken = moved, OperationStatus.CHARGED, price
-    if not await sql.insert_operation(session, operation_id=operation_id, user_id=user_id, kind=kind.value,
-                                      price=taken, status=status.value, task_id=task_id):
-        raise OperationExists(operation_id)
-    if not paid_with_free:
-        await sql.append_entry(session, user_id=user_id, kind=LedgerKind.CHARGE, amount=-price,
-                               balance_after=balance, idempotency_key=charge_key(operation_id),
-                               operation_id=operation_id)
     return Charged(operation_id, user_id, kind.value, paid_with_free, taken, balance, free_left), version
 
 
