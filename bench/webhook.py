@@ -149,7 +149,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    per_user = 4 if args.quick else 20
+    per_user = 4 if args.quick else 40
     logs = Path(tempfile.gettempdir()) / "medialab-bench-webhook.log"
     print(f"{CONCURRENCY} users at once, {per_user} prompts each, one after the other; servers' logs in {logs}")
     started = time.perf_counter()

@@ -35,6 +35,14 @@ CAPTIONED_PHOTO = OnLoop(F.photo & F.caption.strip())
 HAS_PHOTO = OnLoop(F.photo)
 
 
+class LooksLikeCommand(Filter):
+    """Text or caption starting with "/", what aiogram's Command filters can match: checked once
+    on a router of commands, it lets every other message past without each Command parsing it."""
+
+    async def __call__(self, message: Message) -> bool:
+        return (message.text or message.caption or "").startswith("/")
+
+
 def data_is(value: str) -> OnLoop:
     """A button press with exactly this callback data."""
     return OnLoop(F.data == value)

@@ -27,7 +27,7 @@ from medialab.admin import commands, report
 from medialab.admin import arguments as parse
 from medialab.admin.arguments import AdminError
 from medialab.admin.service import AdminService
-from medialab.bot.filters import IsAdmin, OnLoop
+from medialab.bot.filters import IsAdmin, LooksLikeCommand, OnLoop
 from medialab.bot.views import fit_messages
 from medialab.services import Services
 
@@ -46,7 +46,7 @@ MAX_DRIFT_LINES = 30
 
 def create_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(OnLoop(F.chat.type == ChatType.PRIVATE), IsAdmin())
+    router.message.filter(LooksLikeCommand(), OnLoop(F.chat.type == ChatType.PRIVATE), IsAdmin())
     router.message.register(show_user, Command("admin_user"))
     router.message.register(grant, Command("admin_grant"))
     router.message.register(refund, Command("admin_refund"))

@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from medialab.bot.filters import LooksLikeCommand
 from medialab.bot.keyboards import main_menu, topup_button
 from medialab.bot.texts import Texts
 from medialab.bot.views import account_lines
@@ -16,6 +17,7 @@ from medialab.services import Services
 
 def create_router() -> Router:
     router = Router(name="commands")
+    router.message.filter(LooksLikeCommand())
     router.message.register(start, CommandStart())
     router.message.register(show_help, Command("help"))
     router.message.register(cancel, Command("cancel"))
