@@ -29,7 +29,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def _sqlite_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    if ":memory:" not in database_url and not database_url.rstrip("/").endswith(":"):
+    if is_sqlite_file(database_url):
         # Connections kept once opened, as for PostgreSQL: each new one is a thread and its
         # pragmas. (An in-memory database has a single connection and no such pool.)
         kwargs.setdefault("pool_size", 10)
@@ -40,16 +40,7 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself (below): pysqlite's implicit BEGIN is DEFERRED, and
-        # two deferred transactions that both upgrade to writers deadlock into "database is
-        # locked" instead of waiting for each other.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        configure_sqlite_connection(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -58,6 +49,25 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """Every SQLite connection of a process (the pool's, billing's charge thread's)."""
+    # Transactions are begun explicitly (BEGIN IMMEDIATE): pysqlite's implicit BEGIN is
+    # DEFERRED, and two deferred transactions that both upgrade to writers deadlock into
+    # "database is locked" instead of waiting for each other.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def is_sqlite_file(database_url: str) -> bool:
+    """A SQLite database in a file (not in memory, which has one connection and no file)."""
+    return ":memory:" not in database_url and not database_url.rstrip("/").endswith(":")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
