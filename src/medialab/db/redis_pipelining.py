@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-# One per client, living as long as it: everything that talks through a client (the bot's
-# storage, billing, the job queue) shares its batches.
-_pipelines: weakref.WeakKeyDictionary[Redis, AutoPipeline] = weakref.WeakKeyDictionary()
+# One per connection pool, kept on the pool (so it lives and goes with it): the clients of one
+# pool (the bot's storage, billing, the job queue's ArqRedis) share their batches.
+_ATTRIBUTE = "_medialab_auto_pipeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +38,7 @@ class LuaScript:
 
 class AutoPipeline:
     def __init__(self, redis: Redis) -> None:
-        # Weakly: a strong reference would keep the client (the key above) alive forever.
-        self._client = weakref.ref(redis)
+        self._redis = redis
         self._waiting: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._sending: set[asyncio.Task[None]] = set()
         # How well batching works: commands sent, and the round trips they took.
@@ -75,14 +73,9 @@ class AutoPipeline:
         task.add_done_callback(self._sending.discard)
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]) -> None:
-        redis = self._client()
-        if redis is None:
-            for _, answer in batch:
-                answer.cancel()
-            return
         self.batches_sent += 1
         self.commands_sent += len(batch)
-        pipe = redis.pipeline(transaction=False)
+        pipe = self._redis.pipeline(transaction=False)
         for command, _ in batch:
             pipe.execute_command(*command)
         try:
@@ -106,8 +99,10 @@ class AutoPipeline:
 
 
 def auto_pipeline(redis: Redis) -> AutoPipeline:
-    """The client's batches."""
-    pipeline = _pipelines.get(redis)
+    """The batches of the client's connection pool."""
+    pool = redis.connection_pool
+    pipeline: AutoPipeline | None = getattr(pool, _ATTRIBUTE, None)
     if pipeline is None:
-        pipeline = _pipelines[redis] = AutoPipeline(redis)
+        pipeline = AutoPipeline(Redis(connection_pool=pool))
+        setattr(pool, _ATTRIBUTE, pipeline)
     return pipeline
