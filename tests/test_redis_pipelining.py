@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from conftest import REDIS_TEST_URL
 from medialab.db.redis import redis_client
 from medialab.db.redis_pipelining import AutoPipeline, LuaScript, auto_pipeline
 
@@ -69,3 +70,22 @@ async def test_without_redis_every_caller_of_the_batch_fails() -> None:
             await pipeline.script(INCR_BY, ["s"], [1])
     finally:
         await client.aclose()
+
+
+def test_a_batch_cut_off_by_its_event_loop_ending_leaves_the_next_loop_working() -> None:
+    """A CLI command may run one asyncio.run after another on the same connection pool."""
+    client = redis_client(REDIS_TEST_URL)
+    pipeline = auto_pipeline(client)
+
+    async def abandon() -> None:
+        pipeline.execute("PING")  # queued; the loop ends before its turn comes
+
+    asyncio.run(abandon())
+
+    async def ping() -> object:
+        try:
+            return await asyncio.wait_for(pipeline.execute("PING"), 5)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(ping()) is True
