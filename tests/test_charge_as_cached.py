@@ -3,10 +3,14 @@ PostgreSQL (migration 0005). Both must answer alike and change alike, outcome by
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from medialab.billing import sqlite_charge
 from medialab.billing import transactions as tx
 from medialab.billing.audit import check_ledger
 from medialab.billing.results import Charged, InsufficientFunds
@@ -91,4 +95,32 @@ async def test_an_operation_id_charged_before_is_undone_whole(
         await charge(sessions, user, "op-x", free=False)
     # The version bump and the balance move of the second call were rolled back with it.
     assert await account(sessions, user) == before
+    assert await check_ledger(sessions) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_waits_for_another_writer_without_blocking_the_event_loop(
+    sessions: async_sessionmaker[AsyncSession], user: int, database_url: str,
+) -> None:
+    """With the write lock free a charge runs on the loop's thread; held by another connection
+    (another process writing), the charge waits for it in the charge thread while the loop goes on."""
+    engine = engine_of(sessions)
+    assert await charge(sessions, user, "op-1", free=True) is not None
+    chargers = sqlite_charge.charger(engine)
+    assert (chargers.charged_here, chargers.charged_in_thread) == (1, 0)
+    other = sqlite3.connect(engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    try:
+        waiting = asyncio.ensure_future(charge(sessions, user, "op-2", free=False))
+        ticks = 0
+        for _ in range(20):  # the loop keeps running while the charge waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not waiting.done() and ticks == 20
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    result = await asyncio.wait_for(waiting, 10)
+    assert result is not None and isinstance(result[0], Charged) and result[0].balance == 500
+    assert (chargers.charged_here, chargers.charged_in_thread) == (1, 1)
     assert await check_ledger(sessions) == []
