@@ -137,9 +137,12 @@ class Charger:
         connection holds it (or this is not the thread that connection belongs to)."""
         try:
             if self._here is None:
-                self._here = sqlite3.connect(self._path, timeout=0)
-                configure_sqlite_connection(self._here)
-                self._here.execute("PRAGMA busy_timeout=0")
+                here = sqlite3.connect(self._path, timeout=0)
+                configure_sqlite_connection(here)
+                here.execute("PRAGMA busy_timeout=0")
+                # Kept only once configured: a connection left with busy_timeout set would let
+                # BEGIN IMMEDIATE wait for the lock on the event loop's thread.
+                self._here = here
             self._here.execute("BEGIN IMMEDIATE")
         except (sqlite3.OperationalError, sqlite3.ProgrammingError):
             return False
