@@ -54,16 +54,17 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from arq.worker import run_worker
 
-    from medialab.jobs.worker import WorkerSettings, redis_settings, worker_limits
+    from medialab.jobs.worker import WorkerSettings, job_queue, redis_settings, worker_limits
 
     try:
         connection = redis_settings(settings)
+        queue = job_queue(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     # arq configures no logging when run this way: without this, a worker says nothing.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every poll of fal otherwise
-    run_worker(WorkerSettings, redis_settings=connection, ctx={"settings": settings},  # type: ignore[arg-type]
+    run_worker(WorkerSettings, redis_settings=connection, redis_pool=queue, ctx={"settings": settings},  # type: ignore[arg-type]
                **worker_limits(settings))
     return 0
 

@@ -41,11 +41,13 @@ _RESPONSE_TYPES = tuple({Response[method.__returning__] for method in (
     SendInvoice, SendMessage, SendPhoto, SetWebhook)})
 
 
-def create_bot(settings: Settings) -> Bot | None:
-    """The Bot talks to TELEGRAM_API_URL (a local Bot API server in tests and the demo)."""
+def create_bot(settings: Settings, timeout: float | None = None) -> Bot | None:
+    """The Bot talks to TELEGRAM_API_URL (a local Bot API server in tests and the demo);
+    `timeout` is each call's deadline (aiogram's default, 60 s, where it is not given)."""
     if not settings.telegram_bot_token:
         return None
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    api = TelegramAPIServer.from_base(settings.telegram_api_url)
+    session = AiohttpSession(api=api) if timeout is None else AiohttpSession(api=api, timeout=timeout)
     return Bot(settings.telegram_bot_token, session=session)
 
 
@@ -65,14 +67,15 @@ class Services:
     embedded_redis: EmbeddedRedis | None = field(default=None)
 
     @classmethod
-    async def open(cls, settings: Settings) -> Services:
+    async def open(cls, settings: Settings, bot_timeout: float | None = None) -> Services:
+        """`bot_timeout`: the Bot API deadline (the web app's is short: a user is waiting)."""
         embedded = EmbeddedRedis() if settings.redis_url is None else None
-        redis = redis_client(settings.redis_url or embedded.url)  # type: ignore[union-attr]
+        redis = redis_client(settings.redis_url or embedded.url, settings.redis_timeout)  # type: ignore[union-attr]
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         billing = BillingService(sessions, settings, BalanceCache(redis))
         arq = ArqRedis(pool_or_conn=redis.connection_pool)
-        bot = create_bot(settings)
+        bot = create_bot(settings, bot_timeout)
         notifier: Notifier = TelegramNotifier(bot) if bot is not None else LogNotifier()
         payments = PaymentService(sessions, settings, billing, notifier, yookassa_client(settings))
         return cls(settings, engine, sessions, redis, billing, arq, bot, notifier, payments, embedded)

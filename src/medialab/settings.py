@@ -203,6 +203,8 @@ def _setting(
 class Settings:
     database_url: str = _setting("DATABASE_URL", "sqlite:///./media_lab.db", async_database_url)
     redis_url: str | None = _setting("REDIS_URL", None, _url(("redis", "rediss", "unix")))
+    # Connect and read deadline of every Redis call: past it money falls back to SQL alone.
+    redis_timeout: float = _setting("REDIS_TIMEOUT", "1", _seconds)
     price_per_operation: Kopecks = _setting("PRICE_PER_OPERATION", "10", _price)
     free_operations_count: int = _setting("FREE_OPERATIONS_COUNT", "4", _whole(0))
     min_topup: int = _setting("MIN_TOPUP", "10", _whole(1))
@@ -211,6 +213,11 @@ class Settings:
     telegram_webhook_secret: str | None = _setting("TELEGRAM_WEBHOOK_SECRET", None, secret=True)
     telegram_webhook_url: str | None = _setting("TELEGRAM_WEBHOOK_URL", None, _url(("https", "http")))
     telegram_api_url: str = _setting("TELEGRAM_API_URL", "https://api.telegram.org", _url(("https", "http")))
+    # Updates one web process handles at once; more wait for a slot (never refused).
+    telegram_updates_in_progress: int = _setting("TELEGRAM_UPDATES_IN_PROGRESS", "64", _whole(1))
+    # The deadline of a Bot API call made while an update is handled (the worker's uploads
+    # have their own, longer one).
+    telegram_timeout: float = _setting("TELEGRAM_TIMEOUT", "5", _seconds)
     yookassa_shop_id: str | None = _setting("YOOKASSA_SHOP_ID", None)
     yookassa_secret_key: str | None = _setting("YOOKASSA_SECRET_KEY", None, secret=True)
     yookassa_return_url: str | None = _setting("YOOKASSA_RETURN_URL", None, _url(("https", "http")))
@@ -221,6 +228,9 @@ class Settings:
     yookassa_trusted_proxies: tuple[Network, ...] = _setting("YOOKASSA_TRUSTED_PROXIES", "", _networks)
     yookassa_timeout: float = _setting("YOOKASSA_TIMEOUT", "10", _seconds)
     yookassa_max_attempts: int = _setting("YOOKASSA_MAX_ATTEMPTS", "4", _whole(1))
+    # How long a user waits for a top-up link (all attempts); past it they are asked to try
+    # again, and the create, kept with its Idempotence-Key, is finished under that key.
+    topup_link_timeout: float = _setting("TOPUP_LINK_TIMEOUT", "5", _seconds)
     # 54-FZ receipt: sent with every payment once an email or a phone is set.
     yookassa_receipt_email: str | None = _setting("YOOKASSA_RECEIPT_EMAIL", None, _email)
     yookassa_receipt_phone: str | None = _setting("YOOKASSA_RECEIPT_PHONE", None, _phone)

@@ -47,12 +47,6 @@ async def pre_checkout(telegram: BotApiSandbox, user_id: int, total: int, payloa
                                    lambda call: call.params["pre_checkout_query_id"] == query_id)
 
 
-async def settled(*apps: Running) -> None:
-    """Waits until every update the apps accepted has been handled (they run in the background)."""
-    while any(running.app.state.telegram.pending for running in apps):
-        await asyncio.sleep(0.02)
-
-
 async def stars_payments(services: Services, telegram_id: int) -> list[Payment]:
     async with services.sessions() as session:
         query = (select(Payment).join(User, User.id == Payment.user_id)

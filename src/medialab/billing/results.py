@@ -24,6 +24,9 @@ class Charged(msgspec.Struct, frozen=True, tag="charged"):
     balance: int
     free_operations_left: int
     replayed: bool = False
+    # A replayed charge whose operation is still held and its job not finished: the first
+    # attempt may have died before the job was queued, so queuing it (idempotent) is still due.
+    in_flight: bool = True
 
 
 class InsufficientFunds(msgspec.Struct, frozen=True, tag="insufficient_funds"):

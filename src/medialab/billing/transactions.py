@@ -112,8 +112,9 @@ async def replay(session: AsyncSession, op: Operation) -> Charged:
     user = await session.get(User, op.user_id)
     assert user is not None
     balance = await sql.current_balance(session, op.user_id)
+    in_flight = op.status in HOLDING_STATUSES and op.job_state in IN_FLIGHT_STATES
     return Charged(op.id, op.user_id, op.type, op.price == 0, op.price, balance,
-                   user.free_operations_left, replayed=True)
+                   user.free_operations_left, replayed=True, in_flight=in_flight)
 
 
 async def find_operation(session: AsyncSession, operation_id: str, lock: bool = False) -> Operation:

@@ -3,7 +3,8 @@ processes, with the reads and the lock on the path of every update sent through 
 of db/redis_pipelining.py: under load one round trip carries them for many updates at once.
 
 The lock is aiogram's RedisEventIsolation's (SET NX with a token and an expiry, released only
-by its holder), written against the batches instead of redis-py's Lock.
+by its holder), written against the batches instead of redis-py's Lock, with a short lease
+renewed while held instead of aiogram's 60 s expiry.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from typing import Any
 from aiogram.fsm.storage.base import BaseEventIsolation, KeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from medialab.db.redis_pipelining import LuaScript, auto_pipeline
+from medialab.db.redis_pipelining import AutoPipeline, LuaScript, auto_pipeline
 
-# A holder that died keeps the chat for this long at most (aiogram's default: 60 s).
-LOCK_TTL_MS = 60_000
+# The lock is a short lease, renewed while its holder works: a holder that died (SIGKILL, OOM)
+# keeps the chat for this long at most, and its chat answers again within seconds.
+LOCK_LEASE_MS = 3_000
+RENEW_EVERY_SECONDS = 1.0
 # How often a waiting update looks again (redis-py's Lock: 0.1 s).
 LOCK_POLL_SECONDS = 0.05
 RELEASE = LuaScript.of(
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+)
+RENEW = LuaScript.of(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
 )
 
 
@@ -52,12 +59,25 @@ class BatchedRedisIsolation(BaseEventIsolation):
         pipeline = auto_pipeline(self.redis)
         name = self.key_builder.build(key, "lock")
         token = uuid.uuid4().hex
-        while not await pipeline.execute("SET", name, token, "NX", "PX", LOCK_TTL_MS):
+        while not await pipeline.execute("SET", name, token, "NX", "PX", LOCK_LEASE_MS):
             await asyncio.sleep(LOCK_POLL_SECONDS)
+        renewing = asyncio.create_task(_renew(pipeline, name, token))
         try:
             yield
         finally:
+            renewing.cancel()
             await pipeline.script(RELEASE, [name], [token])
 
     async def close(self) -> None:
         pass
+
+
+async def _renew(pipeline: AutoPipeline, name: str, token: str) -> None:
+    """Keeps the lease while the update is handled; a failed renewal is tried again next time
+    (the lease outlives two missed renewals)."""
+    while True:
+        await asyncio.sleep(RENEW_EVERY_SECONDS)
+        try:
+            await pipeline.script(RENEW, [name], [token, LOCK_LEASE_MS])
+        except RedisError:
+            pass

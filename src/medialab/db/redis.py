@@ -35,5 +35,12 @@ class EmbeddedRedis:
         self._server.shutdown()
 
 
-def redis_client(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+# A Redis that accepts connections and never answers (a partition, a stalled server) must fail
+# a call as a refused connection does, so that money falls back to SQL alone within a second.
+DEFAULT_TIMEOUT_SECONDS = 1.0
+
+
+def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redis:
+    """A client whose every connect and read has a deadline (REDIS_TIMEOUT)."""
+    return Redis.from_url(url, decode_responses=False, health_check_interval=30,
+                          socket_timeout=timeout, socket_connect_timeout=timeout)

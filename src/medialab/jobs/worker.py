@@ -8,12 +8,13 @@ from typing import Any
 
 import msgspec
 from arq import cron
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
+from medialab.db.redis import redis_client
 from medialab.services import Services
 from medialab.settings import Settings
 
@@ -52,6 +53,13 @@ def redis_settings(settings: Settings) -> RedisSettings:
     if settings.redis_url is None:
         raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis")
     return RedisSettings.from_dsn(settings.redis_url)
+
+
+def job_queue(settings: Settings) -> ArqRedis:
+    """The worker's own queue client. arq's RedisSettings has a connect deadline but none for
+    reads, so a stalled Redis would hang the worker's polling: this pool has both."""
+    redis_settings(settings)  # the same refusal when REDIS_URL is unset
+    return ArqRedis(pool_or_conn=redis_client(settings.redis_url, settings.redis_timeout).connection_pool)  # type: ignore[arg-type]
 
 
 class WorkerSettings:

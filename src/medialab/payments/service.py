@@ -8,6 +8,7 @@ has seen the payment succeed in YooKassa's API (payments/settlement.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -91,12 +92,18 @@ class PaymentService:
                 payment = await store.new_attempt(session, user.user_id, kopecks, currency)
             payment_id, key = payment.id, payment.idempotence_key
         try:
-            created = await client.create_payment(
-                amount_kopecks=kopecks, currency=currency, return_url=return_url,
-                description=topup_description(kopecks, payment_id),
-                metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
-                receipt=topup_receipt(self._settings, kopecks, currency),
-            )
+            # The user is waiting in the chat: past the deadline they are asked to try again,
+            # and the next try (or the sweeper) repeats this create under the same key.
+            async with asyncio.timeout(self._settings.topup_link_timeout):
+                created = await client.create_payment(
+                    amount_kopecks=kopecks, currency=currency, return_url=return_url,
+                    description=topup_description(kopecks, payment_id),
+                    metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
+                    receipt=topup_receipt(self._settings, kopecks, currency),
+                )
+        except TimeoutError:
+            log.warning("payment %s: no answer from YooKassa within %s s", payment_id, self._settings.topup_link_timeout)
+            raise PaymentsUnavailable("YooKassa did not answer in time; try again") from None
         except YooKassaUnavailable as exc:
             # The payment stays pending without a YooKassa id: the next try repeats this key.
             log.warning("payment %s: %s", payment_id, exc)

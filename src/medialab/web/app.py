@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await Services.open(settings)
+        services = await Services.open(settings, bot_timeout=settings.telegram_timeout)
         app.state.services = services
         try:
             yield

@@ -1,9 +1,11 @@
-"""POST /telegram/webhook: Telegram's updates, checked and handed to the bot's dispatcher.
+"""POST /telegram/webhook: Telegram's updates, checked, handled, then answered.
 
-The answer comes as soon as the update is accepted; handlers run in the background
-(bot/updates.py), so a slow handler never makes Telegram send the update again. The one
-exception is a successful payment: it is recorded before the answer, and a failure answers 500
-so that Telegram delivers it again rather than the money being lost.
+2xx means the update has been handled: the charge committed and the job queued, the payment
+link made, the reply sent or carried in the answer itself ({"method": "sendMessage", ...},
+which Telegram performs: one Bot API round trip saved). Nothing acknowledged lives only in
+memory; an update that could not be handled now (the database away) answers 500, and
+Telegram's redelivery is the queue (every handler is idempotent under it). Under load requests
+wait for their turn (bot/updates.py); none is refused for being busy.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from litestar import Controller, Litestar, Request, Response, post
 from litestar.datastructures import State
 from pydantic import ValidationError
 
 from medialab.bot.dispatcher import build_dispatcher
-from medialab.bot.updates import UpdateRunner
+from medialab.bot.updates import UpdateFailed, UpdateRunner
 from medialab.metrics import WEBHOOK_REFUSALS
 from medialab.services import Services
 
@@ -28,6 +34,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Updates are a few kilobytes; anything near this is not from Telegram.
 MAX_UPDATE_BYTES = 1024 * 1024
+HANDLED: dict[str, Any] = {"ok": True}
 
 
 def _refusal(status_code: int, error: str, reason: str) -> Response[dict[str, object]]:
@@ -35,11 +42,23 @@ def _refusal(status_code: int, error: str, reason: str) -> Response[dict[str, ob
     return Response({"ok": False, "error": error}, status_code=status_code)
 
 
+def method_answer(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+    """A method as a webhook answer, in the Bot API's JSON; None when it cannot travel there
+    (a file to upload), and the caller then makes the call itself."""
+    files: dict[str, Any] = {}
+    body: dict[str, Any] = {"method": method.__api_method__}
+    for name, value in method.model_dump(warnings=False).items():
+        prepared = bot.session.prepare_value(value, bot=bot, files=files)
+        if prepared is not None:
+            body[name] = prepared
+    return None if files else body
+
+
 class TelegramWebhookController(Controller):
     path = "/telegram"
 
     @post("/webhook", status_code=200, request_max_body_size=MAX_UPDATE_BYTES)
-    async def webhook(self, request: Request, state: State) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    async def webhook(self, request: Request, state: State) -> Response[dict[str, Any]]:  # type: ignore[type-arg]
         runner: UpdateRunner | None = state.telegram
         if runner is None:
             return _refusal(503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
@@ -54,27 +73,30 @@ class TelegramWebhookController(Controller):
             update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
         except ValidationError:
             return _refusal(400, "not a Telegram update", "bad_body")
-        if update.message is not None and update.message.successful_payment is not None:
+        try:
+            method = await runner.handle(update)
+        except UpdateFailed:
+            return _refusal(500, "the update could not be handled now", "failed")
+        if method is None:
+            return Response(HANDLED)
+        answer = method_answer(runner.bot, method)
+        if answer is None:
             try:
-                await runner.run_now(update)
-            except Exception:
-                log.exception("update %s: a successful payment could not be recorded", update.update_id)
-                # Telegram delivers it again; the charge id keeps the credit to one.
-                return _refusal(500, "the payment could not be recorded yet", "payment_failed")
-            return Response({"ok": True})
-        if not runner.accepts():
-            # Telegram delivers it again later.
-            return _refusal(503, "busy or shutting down", "busy")
-        runner.submit(update)
-        return Response({"ok": True})
+                await runner.bot(method)
+            except TelegramAPIError as exc:
+                log.warning("update %s: its reply was not sent: %s", update.update_id, exc.message)
+            return Response(HANDLED)
+        return Response(answer)
 
 
 @asynccontextmanager
 async def telegram_webhook(app: Litestar) -> AsyncIterator[None]:
-    """Builds the dispatcher once at start-up; at shutdown waits for updates still running.
+    """Builds the dispatcher once at start-up; at shutdown waits for updates still in hand.
     Entered after the services are open, so it ends before they close."""
     services: Services = app.state.services
-    runner = UpdateRunner(build_dispatcher(services), services.bot) if services.bot is not None else None
+    runner = None
+    if services.bot is not None:
+        runner = UpdateRunner(build_dispatcher(services), services.bot, services.settings.telegram_updates_in_progress)
     app.state.telegram = runner
     if runner is not None and not services.settings.telegram_webhook_secret:
         log.warning("TELEGRAM_WEBHOOK_SECRET is not set: anyone who finds the webhook URL can post updates")

@@ -3,8 +3,9 @@ after the operation has been paid for (a free operation first, else the price).
 
 The handler gets `ticket` (operation id, user, charge). If it raises, what was taken is given
 back. A refusal (no money, too many jobs running) is answered here and the handler never runs.
-A charge replayed for the same operation id means Telegram delivered the update again: it was
-handled the first time, so nothing runs twice.
+A charge replayed for the same operation id means Telegram delivered the update again (the
+first answer was lost, or the process died mid-update): the handler runs again only while the
+operation is in flight, and queuing its job is idempotent, so nothing runs twice.
 """
 
 from __future__ import annotations
@@ -55,9 +56,14 @@ class BillingMiddleware(BaseMiddleware):
             await reply(event, texts("too-many-in-flight", in_flight=result.in_flight, limit=result.limit))
             return None
         assert isinstance(result, Charged)
-        if result.replayed:
-            log.info("operation %s was charged before: update delivered again, not run twice", operation_id)
+        if result.replayed and not result.in_flight:
+            log.info("operation %s was charged and finished before: update delivered again, not run twice",
+                     operation_id)
             return None
+        if result.replayed:
+            # Delivered again: the first attempt may have died between the charge and the job.
+            # The handler queues it once (the job id is the operation id) and says so only then.
+            log.info("operation %s was charged before: update delivered again", operation_id)
         data["ticket"] = Ticket(operation_id, user, result)
         try:
             return await handler(event, data)
