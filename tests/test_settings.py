@@ -21,6 +21,7 @@ def test_defaults_follow_the_design() -> None:
     assert s.fal_api_url == "https://queue.fal.run"
     assert s.max_jobs_in_flight == 2 and s.job_timeout == 300
     assert (s.host, s.port) == ("0.0.0.0", 8000)
+    assert s.web_concurrency == 1
     assert [str(n) for n in s.yookassa_allowed_ips] == [
         "185.71.76.0/27", "185.71.77.0/27", "77.75.153.0/25", "77.75.156.11/32",
         "77.75.156.35/32", "77.75.154.128/25", "2a02:5180::/32",
@@ -54,6 +55,8 @@ def test_database_urls_map_to_async_drivers(raw: str, url: str) -> None:
         ({"YOOKASSA_ALLOWED_IPS": "1.2.3.4,nope"}, "YOOKASSA_ALLOWED_IPS: not an IP address or CIDR range: 'nope'"),
         ({"ADMIN_TELEGRAM_IDS": "1,x"}, "ADMIN_TELEGRAM_IDS: must be a comma list"),
         ({"MAX_JOBS_IN_FLIGHT": "0"}, "MAX_JOBS_IN_FLIGHT: must be at least 1"),
+        ({"WEB_CONCURRENCY": "abc"}, "WEB_CONCURRENCY: must be a whole number, got 'abc'"),
+        ({"WEB_CONCURRENCY": "0"}, "WEB_CONCURRENCY: must be at least 1, got 0"),
     ],
 )
 def test_wrong_values_name_the_variable(env: dict[str, str], message: str) -> None:

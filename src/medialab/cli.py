@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from medialab.admin.commands import add_admin_parser
 from medialab.logs import configure_logging
@@ -26,20 +27,43 @@ class CommandError(Exception):
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    workers: int = args.workers if args.workers is not None else settings.web_concurrency
+    if workers > 1 and settings.redis_url is None:
+        # Without REDIS_URL each process would start an embedded Redis of its own: the balances'
+        # reservations, the bot's conversations and the job queue would split between them.
+        raise CommandError(f"REDIS_URL must be set to serve with {workers} workers (--workers or WEB_CONCURRENCY): "
+                           "they must share one Redis, and an embedded one is per process")
+
     import uvicorn
 
-    from medialab.web.app import create_app
+    options: dict[str, Any] = {
+        "host": args.host or settings.host,
+        "port": args.port if args.port is not None else settings.port,
+        "proxy_headers": False,
+        "log_config": None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers == 1:
+        from medialab.web.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
-        proxy_headers=False,
-        log_config=None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
-        log_level=settings.log_level.lower(),
-        timeout_graceful_shutdown=30,
-    )
+        # In this process, with the settings already read: the fast path (no supervisor).
+        uvicorn.run(create_app(settings), **options)
+    else:
+        # uvicorn binds the port here and starts the workers, which share it; each builds its
+        # own app from the same environment (host and port are the supervisor's alone).
+        uvicorn.run("medialab.web.app:create_app_from_environment", factory=True, workers=workers, **options)
     return 0
+
+
+def _worker_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -148,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web app (webhooks, health, metrics)")
     serve.add_argument("--host", default=None, help="default: HOST")
     serve.add_argument("--port", type=int, default=None, help="default: PORT")
+    serve.add_argument("--workers", type=_worker_count, default=None,
+                       help="processes serving the port (default: WEB_CONCURRENCY, else 1; more than 1 needs REDIS_URL)")
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")

@@ -252,6 +252,8 @@ class Settings:
     job_retry_delay: float = _setting("JOB_RETRY_DELAY", "5", _seconds)
     host: str = _setting("HOST", "0.0.0.0")
     port: int = _setting("PORT", "8000", _whole(0))
+    # Processes `medialab serve` runs on the one port (the PaaS convention); --workers overrides.
+    web_concurrency: int = _setting("WEB_CONCURRENCY", "1", _whole(1))
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,6 @@
-"""The app factory: `medialab serve` and any ASGI server call `create_app()`."""
+"""The app factories: `medialab serve` calls `create_app(settings)` in its own process; with
+several workers, each worker process calls `create_app_from_environment()` (an import string
+uvicorn can give to processes it starts), as can any ASGI server run with a factory option."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
+from medialab.logs import configure_logging
 from medialab.settings import Settings
 from medialab.web.health import HealthController
 from medialab.web.telegram import TelegramWebhookController, telegram_webhook
@@ -49,3 +52,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, telegram_webhook, long_lived_heap], openapi_config=None,
         middleware=[request_context], logging_config=litestar_logging(),
     )
+
+
+def create_app_from_environment() -> Litestar:
+    """`medialab.web.app:create_app_from_environment`, for uvicorn's `factory=True`: a worker
+    process started by uvicorn (`medialab serve --workers N`) has the command's environment and
+    working directory but none of its state, so it reads the settings (environment and `.env`)
+    and sets up logging (JSON lines, redaction) itself before building the app."""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return create_app(settings)
