@@ -12,6 +12,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 from redis.asyncio import Redis
@@ -22,6 +23,7 @@ from medialab.billing.cache import BalanceCache
 from medialab.db import migrate
 from medialab.db.engine import create_engine, session_factory
 from medialab.db.models import Balance, LedgerEntry, User
+from medialab.db.redis import redis_client
 from medialab.domain.ledger import LedgerKind
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -83,6 +85,31 @@ async def seed_users(sessions: Sessions, count: int, balance: int) -> list[int]:
             for i in ids
         ])
     return ids
+
+
+@dataclass(frozen=True)
+class Seeded:
+    url: str
+    sessions: Sessions
+    redis: Redis
+    chat_to_user: dict[int, int]  # Telegram id -> users.id, by Telegram id
+
+
+@asynccontextmanager
+async def seeded(backend: str, users: int, balance: int, redis_url: str) -> AsyncIterator[Seeded]:
+    """A fresh database of the backend with `users` users of `balance` kopecks each, and the
+    Redis database of redis_url emptied (before and after)."""
+    redis = redis_client(redis_url)
+    await redis.flushdb()
+    try:
+        async with migrated_database(backend) as url, open_sessions(url) as sessions:
+            ids = await seed_users(sessions, users, balance)
+            async with sessions() as session:
+                rows = await session.execute(select(User.telegram_id, User.id).where(User.id.in_(ids)))
+            yield Seeded(url, sessions, redis, dict(sorted(rows.tuples())))
+    finally:
+        await redis.flushdb()
+        await redis.aclose()
 
 
 async def preload_cache(cache: BalanceCache, user_ids: list[int], balance: int, batch: int = 500) -> None:

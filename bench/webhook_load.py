@@ -1,6 +1,8 @@
 """The load of bench/webhook.py: simulated Telegram users posting updates to a webhook, each
 waiting until the bot's reply reaches the Bot API stand-in before sending the next one, so
-that what is timed is the whole handling of an update, not only the webhook's quick 200."""
+that what is timed is the whole handling of an update, not only the webhook's quick 200.
+(Telegram's own load, connections that wait only for the webhook's answer, is in
+bench/webhook_telegram.py.)"""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from medialab.sandbox.telegram import BotApiSandbox
+from medialab.sandbox.telegram_wire import MethodCall, decode_value
 
 # The bench's own modules: run as a script, its folder is first on sys.path.
 from timing import Measurement
@@ -21,18 +24,31 @@ REPLY_TIMEOUT_SECONDS = 60.0
 
 
 class Webhook:
-    """Posts updates as Telegram does, over one keep-alive connection pool."""
+    """Posts updates as Telegram does, over one keep-alive connection pool; like Telegram, it
+    performs a method call that the bot put in its answer ({"method": "sendMessage", ...}) at
+    the Bot API stand-in, when given one."""
 
-    def __init__(self, http: aiohttp.ClientSession, url: str, secret: str | None) -> None:
+    def __init__(self, http: aiohttp.ClientSession, url: str, secret: str | None,
+                 telegram: BotApiSandbox | None = None) -> None:
         self.http = http
         self.url = url
         self.headers = {SECRET_HEADER: secret} if secret else {}
+        self.telegram = telegram
 
     async def post(self, update: dict[str, Any]) -> None:
         async with self.http.post(self.url, json=update, headers=self.headers) as response:
-            if response.status != 200:
+            if not 200 <= response.status < 300:
                 raise RuntimeError(f"webhook answered {response.status}: {await response.text()}")
-            await response.read()
+            body = await response.read()
+            if self.telegram is not None and body and response.content_type == "application/json":
+                perform_webhook_reply(self.telegram, await response.json())
+
+
+def perform_webhook_reply(telegram: BotApiSandbox, body: object) -> None:
+    """What Telegram does with a webhook's answer: a method call in it is performed, its result dropped."""
+    if isinstance(body, dict) and isinstance(body.get("method"), str):
+        params = {name: decode_value(name, value) for name, value in body.items() if name != "method"}
+        telegram.perform(body["method"], MethodCall(params))
 
 
 async def send_and_wait(webhook: Webhook, telegram: BotApiSandbox, chat_id: int, update: dict[str, Any]) -> float:

@@ -1,5 +1,7 @@
 """The servers bench/webhook.py drives, each a subprocess served by uvicorn: `medialab serve`
-(the real app) and bench/echo_app.py (the baseline). Their logs go to a file, not the table."""
+(the real app) and bench/echo_app.py (the baseline). Their logs go to a file, not the table.
+`medialab serve` runs as `python -m medialab` with the bench's environment, so PYTHONPATH
+chooses the tree it serves (as it does the bench's own imports), not the console script."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 BENCH_DIR = Path(__file__).resolve().parent
-MEDIALAB = Path(sys.executable).with_name("medialab")
+MEDIALAB = [sys.executable, "-m", "medialab"]
 START_TIMEOUT_SECONDS = 30.0
 
 
@@ -55,7 +57,8 @@ async def _wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
     async with aiohttp.ClientSession() as http:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited with {process.returncode} before it was ready")
+                command = " ".join(map(str, process.args))  # type: ignore[arg-type]
+                raise RuntimeError(f"{command} exited with {process.returncode} before it was ready")
             try:
                 async with http.get(url) as response:
                     if response.status < 500:
@@ -68,9 +71,13 @@ async def _wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
 
 def medialab_serve(profile_to: str | None = None) -> list[str]:
     """With profile_to, under cProfile: uvicorn ends on SIGTERM by returning, so the profile is written."""
-    serve = [str(MEDIALAB), "serve", "--host", "127.0.0.1", "--port", "{port}"]
-    return [sys.executable, "-m", "cProfile", "-o", profile_to, *serve] if profile_to else serve
+    serve = ["serve", "--host", "127.0.0.1", "--port", "{port}"]
+    if profile_to:
+        return [sys.executable, "-m", "cProfile", "-o", profile_to, "-m", "medialab", *serve]
+    return [*MEDIALAB, *serve]
 
 
-def echo_serve() -> list[str]:
-    return [sys.executable, str(BENCH_DIR / "echo_app.py"), "--port", "{port}"]
+def echo_serve(answer: str) -> list[str]:
+    """answer: "background" (200 at once, then the reply by a Bot API call) or "inline" (the
+    update handled first, the reply in the webhook's answer); see bench/echo_app.py."""
+    return [sys.executable, str(BENCH_DIR / "echo_app.py"), "--port", "{port}", "--answer", answer]
