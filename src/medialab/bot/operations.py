@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, PhotoSize
 
 from medialab.billing.results import Charged, UserInfo
 from medialab.bot.texts import Texts
-from medialab.bot.views import reply
+from medialab.bot.views import answer
 from medialab.domain.money import format_rub
 from medialab.domain.operations import OperationType
 from medialab.jobs.requests import GenerationRequest, enqueue_generation
@@ -66,9 +66,10 @@ async def launch(
     operation: OperationType,
     prompt: str | None = None,
     photos: Sequence[str] = (),
-) -> None:
-    """Queues the job, then says so. Once queued the operation belongs to the job (it delivers
-    or compensates), so a failed "working on it" message must not undo the charge."""
+) -> SendMessage | None:
+    """Queues the job, then says so: the "working on it" message is returned, to travel in the
+    webhook's answer. Once queued the operation belongs to the job (it delivers or
+    compensates), so nothing after the queuing can undo the charge."""
     request = GenerationRequest(
         operation_id=ticket.operation_id,
         user_id=ticket.user.user_id,
@@ -81,11 +82,8 @@ async def launch(
     )
     if not await enqueue_generation(services.arq, request):
         log.info("operation %s is queued already: nothing more to do", ticket.operation_id)
-        return
-    try:
-        await reply(event, started_text(texts, ticket))
-    except TelegramAPIError as exc:
-        log.info("operation %s queued, but the user was not told: %s", ticket.operation_id, exc.message)
+        return None
+    return answer(event, started_text(texts, ticket))
 
 
 def started_text(texts: Texts, ticket: Ticket) -> str:

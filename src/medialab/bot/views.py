@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from medialab.billing.results import UserInfo
@@ -18,13 +19,19 @@ def account_lines(texts: Texts, user: UserInfo, price: int) -> str:
     ))
 
 
-async def reply(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """A new message in the chat the event came from (a button press answers below the menu)."""
+def answer(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> SendMessage:
+    """A new message in the chat the event came from (a button press answers below the menu),
+    as a method not yet sent: a handler that ends with it returns it, and it travels in the
+    webhook's answer (web/telegram.py) instead of a Bot API call of its own."""
     if isinstance(event, CallbackQuery):
         chat_id = event.message.chat.id if event.message is not None else event.from_user.id
-        await event.bot.send_message(chat_id, text, reply_markup=markup)  # type: ignore[union-attr]
-    else:
-        await event.answer(text, reply_markup=markup)
+        return SendMessage(chat_id=chat_id, text=text, reply_markup=markup).as_(event.bot)
+    return event.answer(text, reply_markup=markup)
+
+
+async def reply(event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """The same message sent now: for replies that are not a handler's last word."""
+    await answer(event, text, markup)
 
 
 # Telegram refuses a longer text message. It counts UTF-16 code units: an emoji is two.

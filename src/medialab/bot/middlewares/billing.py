@@ -24,7 +24,7 @@ from medialab.bot.keyboards import topup_button
 from medialab.bot.known_users import KnownUsers
 from medialab.bot.operations import Ticket, operation_id_for
 from medialab.bot.texts import Texts
-from medialab.bot.views import reply
+from medialab.bot.views import answer, reply
 from medialab.domain.money import format_rub
 from medialab.services import Services
 
@@ -50,11 +50,9 @@ class BillingMiddleware(BaseMiddleware):
         if isinstance(result, InsufficientFunds):
             text = "\n".join((texts("insufficient-funds", price=format_rub(result.price)),
                               texts("balance-line", balance=format_rub(result.balance))))
-            await reply(event, text, topup_button(texts))
-            return None
+            return answer(event, text, topup_button(texts))
         if isinstance(result, TooManyInFlight):
-            await reply(event, texts("too-many-in-flight", in_flight=result.in_flight, limit=result.limit))
-            return None
+            return answer(event, texts("too-many-in-flight", in_flight=result.in_flight, limit=result.limit))
         assert isinstance(result, Charged)
         if result.replayed and not result.in_flight:
             log.info("operation %s was charged and finished before: update delivered again, not run twice",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import LooksLikeCommand
@@ -25,30 +26,29 @@ def create_router() -> Router:
     return router
 
 
-async def start(message: Message, state: FSMContext, services: Services, texts: Texts, language: str) -> None:
+async def start(message: Message, state: FSMContext, services: Services, texts: Texts, language: str) -> SendMessage:
     # /start leaves whatever mode or question was open.
     await state.clear()
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
     greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
                      price=format_rub(services.billing.price), total=user.free_operations_total)
     text = "\n\n".join((greeting, account_lines(texts, user, services.billing.price), texts("start-choose")))
-    await message.answer(text, reply_markup=main_menu(texts))
+    return message.answer(text, reply_markup=main_menu(texts))
 
 
-async def show_help(message: Message, services: Services, texts: Texts) -> None:
+async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:
     settings = services.settings
-    await message.answer(texts("help", price=format_rub(settings.price_per_operation),
+    return message.answer(texts("help", price=format_rub(settings.price_per_operation),
                                free=settings.free_operations_count))
 
 
-async def cancel(message: Message, state: FSMContext, texts: Texts) -> None:
+async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessage:
     if await state.get_state() is None:
-        await message.answer(texts("cancel-nothing"))
-        return
+        return message.answer(texts("cancel-nothing"))
     await state.clear()
-    await message.answer(texts("cancel-done"))
+    return message.answer(texts("cancel-done"))
 
 
-async def balance(message: Message, services: Services, texts: Texts, language: str) -> None:
+async def balance(message: Message, services: Services, texts: Texts, language: str) -> SendMessage:
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    await message.answer(account_lines(texts, user, services.billing.price), reply_markup=topup_button(texts))
+    return message.answer(account_lines(texts, user, services.billing.price), reply_markup=topup_button(texts))

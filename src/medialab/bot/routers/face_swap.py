@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import Message, TelegramObject
 
 from medialab.bot.operations import Ticket, largest_photo, launch
@@ -38,10 +39,11 @@ async def take_face(message: Message, state: FSMContext, texts: Texts) -> None:
 
 
 async def take_target(message: Message, state: FSMContext, services: Services, texts: Texts,
-                      language: str, ticket: Ticket) -> None:
+                      language: str, ticket: Ticket) -> SendMessage | None:
     face = (await state.get_data())[FACE]
     caption = (message.caption or "").strip() or None
-    await launch(message, services, texts, language, ticket, OperationType.FACE_SWAP,
-                 prompt=caption, photos=[face, largest_photo(message.photo or [])])
+    started = await launch(message, services, texts, language, ticket, OperationType.FACE_SWAP,
+                           prompt=caption, photos=[face, largest_photo(message.photo or [])])
     await state.set_data({})
     await state.set_state(FaceSwapStates.face)
+    return started

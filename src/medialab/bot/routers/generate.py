@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import StateFilter
+from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import PROMPT_TEXT
@@ -21,6 +22,6 @@ def create_router() -> Router:
     return router
 
 
-async def generate(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> None:
-    await launch(message, services, texts, language, ticket, OperationType.GENERATE,
-                 prompt=(message.text or "").strip())
+async def generate(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> SendMessage | None:
+    return await launch(message, services, texts, language, ticket, OperationType.GENERATE,
+                        prompt=(message.text or "").strip())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from medialab.bot.filters import HAS_PHOTO, PROMPT_TEXT, data_is
@@ -51,19 +52,20 @@ async def add_photo(message: Message, state: FSMContext, texts: Texts) -> None:
 
 
 async def merge_by_button(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts,
-                          language: str, ticket: Ticket) -> None:
+                          language: str, ticket: Ticket) -> SendMessage | None:
     data = await state.get_data()
-    await _merge(callback, state, services, texts, language, ticket, data[PHOTOS], data.get(PROMPT))
+    return await _merge(callback, state, services, texts, language, ticket, data[PHOTOS], data.get(PROMPT))
 
 
 async def merge_by_text(message: Message, state: FSMContext, services: Services, texts: Texts,
-                        language: str, ticket: Ticket) -> None:
+                        language: str, ticket: Ticket) -> SendMessage | None:
     photos = (await state.get_data())[PHOTOS]
-    await _merge(message, state, services, texts, language, ticket, photos, (message.text or "").strip())
+    return await _merge(message, state, services, texts, language, ticket, photos, (message.text or "").strip())
 
 
 async def _merge(event: Message | CallbackQuery, state: FSMContext, services: Services, texts: Texts,
-                 language: str, ticket: Ticket, photos: list[str], prompt: str | None) -> None:
-    await launch(event, services, texts, language, ticket, OperationType.MERGE, prompt=prompt, photos=photos)
+                 language: str, ticket: Ticket, photos: list[str], prompt: str | None) -> SendMessage | None:
+    started = await launch(event, services, texts, language, ticket, OperationType.MERGE, prompt=prompt, photos=photos)
     # The mode stays; the next photos make a new set.
     await state.set_data({})
+    return started

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery
 
 from medialab.bot.modes import MERGE_MAX_PHOTOS, MODE_PREFIX, MODES_BY_CALLBACK
 from medialab.bot.texts import Texts
-from medialab.bot.views import reply
+from medialab.bot.views import answer
 from medialab.bot.filters import data_starts_with
 
 
@@ -18,11 +19,10 @@ def create_router() -> Router:
     return router
 
 
-async def choose_mode(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
+async def choose_mode(callback: CallbackQuery, state: FSMContext, texts: Texts) -> SendMessage:
     mode = MODES_BY_CALLBACK.get(callback.data or "")
     if mode is None:
-        await reply(callback, texts("stale-button"))
-        return
+        return answer(callback, texts("stale-button"))
     await state.clear()
     await state.set_state(mode.first_state)
-    await reply(callback, texts(mode.intro_key, max=MERGE_MAX_PHOTOS))
+    return answer(callback, texts(mode.intro_key, max=MERGE_MAX_PHOTOS))

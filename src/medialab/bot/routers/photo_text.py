@@ -9,6 +9,7 @@ from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
+from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import CAPTIONED_PHOTO, HAS_PHOTO, PROMPT_TEXT
@@ -48,17 +49,18 @@ def create_router() -> Router:
 
 
 async def _start(flow: PhotoAndText, message: Message, state: FSMContext, services: Services, texts: Texts,
-                 language: str, ticket: Ticket | None, photo: str, text: str) -> None:
+                 language: str, ticket: Ticket | None, photo: str, text: str) -> SendMessage | None:
     ticket = ticket or await free_ticket(services, message, language)
-    await launch(message, services, texts, language, ticket, flow.operation, prompt=text, photos=[photo])
+    started = await launch(message, services, texts, language, ticket, flow.operation, prompt=text, photos=[photo])
     await state.set_data({})
     await state.set_state(flow.waiting_photo)
+    return started
 
 
 def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
     async def photo_with_caption(message: Message, state: FSMContext, services: Services, texts: Texts,
-                                 language: str, ticket: Ticket | None = None) -> None:
-        await _start(flow, message, state, services, texts, language, ticket,
+                                 language: str, ticket: Ticket | None = None) -> SendMessage | None:
+        return await _start(flow, message, state, services, texts, language, ticket,
                      largest_photo(message.photo or []), (message.caption or "").strip())
 
     return photo_with_caption
@@ -66,9 +68,9 @@ def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
 
 def _from_text(flow: PhotoAndText):  # type: ignore[no-untyped-def]
     async def text_after_photo(message: Message, state: FSMContext, services: Services, texts: Texts,
-                               language: str, ticket: Ticket | None = None) -> None:
+                               language: str, ticket: Ticket | None = None) -> SendMessage | None:
         photo = (await state.get_data())[PHOTO]
-        await _start(flow, message, state, services, texts, language, ticket, photo, (message.text or "").strip())
+        return await _start(flow, message, state, services, texts, language, ticket, photo, (message.text or "").strip())
 
     return text_after_photo
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
+from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import HAS_PHOTO
@@ -29,10 +30,10 @@ def create_router() -> Router:
 
 
 def _photo_handler(operation: OperationType):  # type: ignore[no-untyped-def]
-    async def take_photo(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> None:
+    async def take_photo(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> SendMessage | None:
         caption = (message.caption or "").strip() or None
-        await launch(message, services, texts, language, ticket, operation,
-                     prompt=caption, photos=[largest_photo(message.photo or [])])
+        return await launch(message, services, texts, language, ticket, operation,
+                            prompt=caption, photos=[largest_photo(message.photo or [])])
 
     take_photo.__name__ = f"take_{operation.value}_photo"
     return take_photo
