@@ -38,6 +38,25 @@ async def test_each_amount_button_sends_its_payment_link(
     assert await check_ledger(app.services.sessions) == []
 
 
+async def test_a_press_delivered_again_answers_the_same_payment(
+    app: Running, telegram: BotApiSandbox, yookassa: YooKassaSandbox
+) -> None:
+    """Telegram delivers an update again when its answer was lost: the press is handled once
+    (one payment at YooKassa, one row), and the link is sent again, the same link."""
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    press = telegram.callback_update(USER, "payment_amount_500")
+    first = await chat.send(press)
+    again = await chat.send(press)
+    assert buttons(again) == buttons(first)
+    assert len(_payments_for(yookassa, USER)) == 1
+    creates = [r for r in yookassa.requests if r.method == "POST" and r.path.endswith("/payments")]
+    assert len(creates) == 1
+    # A new press of the same button is a new request: a second payment.
+    await chat.press("payment_amount_500")
+    assert len(_payments_for(yookassa, USER)) == 2
+
+
 BAD_AMOUNTS = [
     ("abc", "Это не сумма. Напишите её цифрами, например 500 (от 10 ₽ до 100000 ₽)."),
     ("5", "Слишком мало: минимальная сумма пополнения — 10 ₽."),

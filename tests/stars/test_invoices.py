@@ -45,6 +45,18 @@ async def test_a_package_sends_an_invoice_in_stars_for_a_pending_payment(app: Ru
     assert invoice_of(invoice) == {"payload": f"stars:{payment.id}", "currency": "XTR", "total": 100}
 
 
+async def test_a_package_press_delivered_again_is_the_same_invoice(app: Running, telegram: BotApiSandbox) -> None:
+    """Telegram delivers an update again when its answer was lost: one pending payment, and
+    the invoice sent again names it."""
+    chat = Chat(telegram, USER)
+    await chat.say("/start")
+    press = telegram.callback_update(USER, "stars_amount_100")
+    first = await chat.send(press, "sendInvoice")
+    again = await chat.send(press, "sendInvoice")
+    [payment] = await stars_payments(app.services, USER)
+    assert first.params["payload"] == again.params["payload"] == f"stars:{payment.id}"
+
+
 async def test_the_rate_is_fixed_on_the_invoice(launch: Launcher, telegram: BotApiSandbox) -> None:
     async with launch(stars_ruble_rate=200) as app:
         chat = Chat(telegram, USER, "en")

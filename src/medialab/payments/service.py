@@ -13,6 +13,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
@@ -79,18 +80,22 @@ class PaymentService:
         self.client = client
         self.settlement = Settlement(sessions, billing, notifier, client)
 
-    async def create_payment(self, telegram_id: int, amount_rub: int) -> TopupLink:
-        """A YooKassa payment of amount_rub whole rubles and the URL where the user pays it."""
+    async def create_payment(self, telegram_id: int, amount_rub: int, request_id: str | None = None) -> TopupLink:
+        """A YooKassa payment of amount_rub whole rubles and the URL where the user pays it.
+
+        `request_id` names the user's request (the button press): asked again (Telegram
+        delivering the update again), the same payment is answered, never a second one."""
         kopecks = self._checked_amount(amount_rub)
         client, return_url = self._configured()
         user = await self._billing.get_or_create_user(telegram_id)
         currency = self._settings.yookassa_currency
-        async with self._sessions.begin() as session:
-            since = datetime.now(UTC) - RETRY_WINDOW
-            payment = await store.unanswered_attempt(session, user.user_id, kopecks, currency, since)
-            if payment is None:
-                payment = await store.new_attempt(session, user.user_id, kopecks, currency)
-            payment_id, key = payment.id, payment.idempotence_key
+        key = f"topup-{request_id}" if request_id else None
+        try:
+            payment_id, key, made = await self._attempt(user.user_id, kopecks, currency, key)
+        except IntegrityError:  # the same request, handled at this moment elsewhere
+            payment_id, key, made = await self._attempt(user.user_id, kopecks, currency, key)
+        if made is not None:
+            return made
         try:
             # The user is waiting in the chat: past the deadline they are asked to try again,
             # and the next try (or the sweeper) repeats this create under the same key.
@@ -121,6 +126,23 @@ class PaymentService:
             raise PaymentsUnavailable("YooKassa gave no confirmation URL for the payment")
         log.info("payment %s created: YooKassa %s, %s kopecks", payment_id, created.id, kopecks)
         return TopupLink(payment_id, kopecks, created.confirmation_url)
+
+    async def _attempt(
+        self, user_id: int, kopecks: int, currency: str, key: str | None
+    ) -> tuple[int, str, TopupLink | None]:
+        """The payment row to create (id, Idempotence-Key), or the link it already has."""
+        async with self._sessions.begin() as session:
+            payment = await store.by_idempotence_key(session, key) if key else None
+            if payment is not None and payment.provider_payment_id is not None:
+                url = (payment.raw_data or {}).get("confirmation", {}).get("confirmation_url")
+                if url and payment.status in store.OPEN_STATUSES:
+                    return payment.id, payment.idempotence_key, TopupLink(payment.id, payment.amount, url)
+            if payment is None:
+                since = datetime.now(UTC) - RETRY_WINDOW
+                payment = await store.unanswered_attempt(session, user_id, kopecks, currency, since)
+            if payment is None:
+                payment = await store.new_attempt(session, user_id, kopecks, currency, key)
+            return payment.id, payment.idempotence_key, None
 
     async def get_payment_status(self, payment_id: int) -> PaymentStatus | None:
         """Our payment's status as last seen in YooKassa; None for an unknown payment."""

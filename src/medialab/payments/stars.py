@@ -16,7 +16,8 @@ import uuid
 from enum import StrEnum
 
 import msgspec
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
@@ -93,20 +94,33 @@ class StarsPayments:
     def offers(self, stars: int) -> bool:
         return stars in self._settings.stars_packages
 
-    async def create_invoice(self, telegram_id: int, stars: int) -> StarsInvoice:
-        """A pending payment row for a package; the rubles are fixed now, at today's rate."""
+    async def create_invoice(self, telegram_id: int, stars: int, request_id: str | None = None) -> StarsInvoice:
+        """A pending payment row for a package; the rubles are fixed now, at today's rate.
+        `request_id` names the user's request (the button press): asked again (Telegram
+        delivering the update again), the same invoice is answered, never a second one."""
         if not self.offers(stars):
             raise ValueError(f"{stars} Stars is not one of the packages {self._settings.stars_packages}")
         user = await self._billing.get_or_create_user(telegram_id)
-        amount = stars * self._settings.stars_ruble_rate
-        async with self._sessions.begin() as session:
-            payment = Payment(provider=PROVIDER, idempotence_key=f"stars-{uuid.uuid4().hex}", user_id=user.user_id,
-                              amount=amount, currency=CURRENCY, status=PaymentStatus.PENDING.value, stars=stars)
-            session.add(payment)
-            await session.flush()
-            payment_id = payment.id
+        key = f"stars-{request_id or uuid.uuid4().hex}"
+        try:
+            payment = await self._invoice_row(user.user_id, stars, key)
+        except IntegrityError:  # the same request, handled at this moment elsewhere
+            payment = await self._invoice_row(user.user_id, stars, key)
+        payment_id, amount, stars = payment.id, payment.amount, payment.stars or stars
         log.info("stars invoice %s: %s XTR for %s kopecks to user %s", payment_id, stars, amount, user.user_id)
         return StarsInvoice(payment_id, stars, amount, invoice_payload(payment_id))
+
+    async def _invoice_row(self, user_id: int, stars: int, key: str) -> Payment:
+        async with self._sessions.begin() as session:
+            found = (await session.execute(select(Payment).where(Payment.idempotence_key == key))).scalar_one_or_none()
+            if found is not None:
+                return found
+            payment = Payment(provider=PROVIDER, idempotence_key=key, user_id=user_id,
+                              amount=stars * self._settings.stars_ruble_rate, currency=CURRENCY,
+                              status=PaymentStatus.PENDING.value, stars=stars)
+            session.add(payment)
+            await session.flush()
+            return payment
 
     async def pre_checkout(self, telegram_id: int, payload: str, currency: str, total: int) -> Verdict:
         """Whether Telegram may take the Stars: one read, well within Telegram's 10 seconds."""

@@ -52,9 +52,16 @@ async def unanswered_attempt(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def new_attempt(session: AsyncSession, user_id: int, amount: int, currency: str) -> Payment:
+async def by_idempotence_key(session: AsyncSession, key: str) -> Payment | None:
+    query = select(Payment).where(Payment.provider == PROVIDER, Payment.idempotence_key == key)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def new_attempt(
+    session: AsyncSession, user_id: int, amount: int, currency: str, key: str | None = None
+) -> Payment:
     payment = Payment(
-        provider=PROVIDER, idempotence_key=f"topup-{uuid.uuid4().hex}", user_id=user_id,
+        provider=PROVIDER, idempotence_key=key or f"topup-{uuid.uuid4().hex}", user_id=user_id,
         amount=amount, currency=currency, status=PaymentStatus.PENDING.value,
     )
     session.add(payment)

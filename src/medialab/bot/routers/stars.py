@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
 from medialab.bot.notifier import NotDelivered
+from medialab.bot.operations import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub
@@ -51,7 +52,7 @@ async def send_invoice(callback: CallbackQuery, services: Services, texts: Texts
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and stars.offers(int(raw))):
         await reply(callback, texts("stars-package-unknown"))
         return
-    invoice = await stars.create_invoice(callback.from_user.id, int(raw))
+    invoice = await stars.create_invoice(callback.from_user.id, int(raw), request_id=operation_id_for(callback, callback.bot.id))  # type: ignore[union-attr]
     chat_id = callback.message.chat.id if callback.message is not None else callback.from_user.id
     amount = format_rub(invoice.amount)
     await callback.bot.send_invoice(  # type: ignore[union-attr]
