@@ -9,11 +9,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.ext.asyncio import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL's deadlines: opening a connection, and one statement of the app's (a webhook or a
+# job waits on it; migrations, which may run long, go without).
+CONNECT_TIMEOUT_SECONDS = 5.0
+STATEMENT_TIMEOUT_SECONDS = 15.0
 
 
-def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(database_url: str, statement_timeout: float | None = STATEMENT_TIMEOUT_SECONDS,
+                  **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
         return _sqlite_engine(database_url, **kwargs)
+    kwargs.setdefault("connect_args", {"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": statement_timeout})
+    # A request waits this long for a pooled connection at most.
+    kwargs.setdefault("pool_timeout", 10)
     # 20 connections a process at most: PaaS databases often allow only a few dozen in all.
     # All of them kept once opened: an overflow connection is closed when given back, and under
     # load that meant a new connection (and its prepared statements) per charge.

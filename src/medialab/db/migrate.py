@@ -26,7 +26,7 @@ def alembic_config() -> Config:
 
 async def run(database_url: str, action: str = "upgrade", revision: str = "head") -> None:
     """Runs `alembic upgrade|downgrade <revision>` on the database behind the URL."""
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, statement_timeout=None)
 
     def _apply(connection: Connection) -> None:
         cfg = alembic_config()
@@ -43,7 +43,7 @@ async def run(database_url: str, action: str = "upgrade", revision: str = "head"
 async def current_revision(database_url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, statement_timeout=None)
     try:
         async with engine.connect() as connection:
             return await connection.run_sync(

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, TelegramObject
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,6 @@ class AnswerCallbacksMiddleware(BaseMiddleware):
         if isinstance(event, CallbackQuery):
             try:
                 await event.answer()
-            except TelegramBadRequest as exc:
+            except TelegramAPIError as exc:  # too old, or Telegram away: cosmetic either way
                 log.info("callback query %s not answered: %s", event.id, exc.message)
         return await handler(event, data)
