@@ -109,23 +109,45 @@ async def test_the_sweeper_settles_a_payment_whose_notification_was_lost(shop: S
     assert await check_ledger(shop.services.sessions) == []
 
 
-async def test_the_sweeper_job_leaves_what_it_cannot_ask_and_closes_unanswered_creates(shop: Shop) -> None:
+async def test_the_sweeper_finishes_unanswered_creates_under_their_key_and_leaves_what_it_cannot_ask(
+    shop: Shop,
+) -> None:
     paid, paid_id = await shop.paid_topup(USER, 100)
-    shop.yookassa.fail_next(2, status=500, processed=False)
+    # A create that reached YooKassa but whose answer was lost: the user was told to try again.
+    shop.yookassa.fail_next(2, status=500, processed=True)  # both tries of the request
     with pytest.raises(PaymentsUnavailable):
         await shop.services.payments.create_payment(USER, 500)
 
     # The cron job, as arq runs it now (its own 15 minutes are not up: nothing to do).
     assert await sweep_payments({"services": shop.services}) == {
-        "checked": 0, "outcomes": {}, "undecided": 0, "closed_unanswered": 0}
+        "checked": 0, "outcomes": {}, "undecided": 0, "finished_unanswered": 0, "closed_unanswered": 0}
 
-    shop.yookassa.fail_next(2, status=503)
+    # YooKassa away: neither the unanswered create nor the open payment can be asked about.
+    shop.yookassa.fail_next(4, status=503, processed=False)  # two requests, two tries each
     report = await shop.services.payments.sweep(now=datetime.now(UTC) + LATER)
-    assert (report.checked, report.undecided, report.closed_unanswered) == (1, 1, 1)
+    assert (report.checked, report.undecided, report.finished_unanswered, report.closed_unanswered) == (1, 2, 0, 0)
     assert await shop.balance(USER) == 0
-    rows = {row.id: row.status for row in await payment_rows(shop.services)}
-    assert rows == {paid.payment_id: "pending", paid.payment_id + 1: "canceled"}
+    rows = {row.id: (row.status, row.provider_payment_id) for row in await payment_rows(shop.services)}
+    assert rows == {paid.payment_id: ("pending", paid_id), paid.payment_id + 1: ("pending", None)}
 
     report = await shop.services.payments.sweep(now=datetime.now(UTC) + LATER)
-    assert report.outcomes == {"credited": 1} and await shop.balance(USER) == 10_000
+    assert report.finished_unanswered == 1 and report.outcomes == {"credited": 1, "pending": 1}
+    assert await shop.balance(USER) == 10_000
+    # Repeated under its key, the create made nothing new: YooKassa's one payment is attached.
+    creates = [r for r in shop.yookassa.requests if r.method == "POST" and r.path.endswith("/payments")]
+    assert len({r.idempotence_key for r in creates}) == 2
+    made = [p for p in shop.yookassa.payments.values() if p["amount"]["value"] == "500.00"]
+    assert len(made) == 1
+    rows = {row.id: row.provider_payment_id for row in await payment_rows(shop.services)}
+    assert rows[paid.payment_id + 1] == made[0]["id"]
     assert await check_ledger(shop.services.sessions) == []
+
+
+async def test_an_unanswered_create_older_than_its_key_is_closed(shop: Shop) -> None:
+    shop.yookassa.fail_next(2, status=503, processed=False)
+    with pytest.raises(PaymentsUnavailable):
+        await shop.services.payments.create_payment(USER, 300)
+    report = await shop.services.payments.sweep(now=datetime.now(UTC) + timedelta(hours=25))
+    assert (report.finished_unanswered, report.closed_unanswered) == (0, 1)
+    assert [row.status for row in await payment_rows(shop.services)] == ["canceled"]
+    assert shop.yookassa.payments == {}

@@ -23,8 +23,10 @@ from medialab.domain.money import rubles
 from medialab.payments import store
 from medialab.payments.notifications import Notification, handle_notification
 from medialab.payments.settlement import Outcome, Settlement
-from medialab.payments.sweeper import SweepReport, sweep_open_payments
+from medialab.payments.sweeper import BATCH as SWEEP_BATCH
+from medialab.payments.sweeper import KEY_LIFETIME, SWEEP_AFTER, SweepReport, sweep_open_payments
 from medialab.payments.topup import topup_description, topup_metadata, topup_receipt
+from medialab.payments.yookassa_api import Payment as YooKassaPayment
 from medialab.payments.yookassa_api import YooKassaError, YooKassaUnavailable
 from medialab.payments.yookassa_client import YooKassaClient
 from medialab.settings import Settings
@@ -86,7 +88,7 @@ class PaymentService:
         `request_id` names the user's request (the button press): asked again (Telegram
         delivering the update again), the same payment is answered, never a second one."""
         kopecks = self._checked_amount(amount_rub)
-        client, return_url = self._configured()
+        client, _ = self._configured()
         user = await self._billing.get_or_create_user(telegram_id)
         currency = self._settings.yookassa_currency
         key = f"topup-{request_id}" if request_id else None
@@ -100,12 +102,7 @@ class PaymentService:
             # The user is waiting in the chat: past the deadline they are asked to try again,
             # and the next try (or the sweeper) repeats this create under the same key.
             async with asyncio.timeout(self._settings.topup_link_timeout):
-                created = await client.create_payment(
-                    amount_kopecks=kopecks, currency=currency, return_url=return_url,
-                    description=topup_description(kopecks, payment_id),
-                    metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
-                    receipt=topup_receipt(self._settings, kopecks, currency),
-                )
+                created = await self._create(client, payment_id, kopecks, currency, telegram_id, key)
         except TimeoutError:
             log.warning("payment %s: no answer from YooKassa within %s s", payment_id, self._settings.topup_link_timeout)
             raise PaymentsUnavailable("YooKassa did not answer in time; try again") from None
@@ -114,18 +111,53 @@ class PaymentService:
             log.warning("payment %s: %s", payment_id, exc)
             raise PaymentsUnavailable("YooKassa cannot be reached now; try again later") from None
         except YooKassaError as exc:
-            log.error("payment %s: %s", payment_id, exc)
-            async with self._sessions.begin() as session:
-                await store.move_status(session, payment_id, PaymentStatus.CANCELED,
-                                        {"error": exc.code, "parameter": exc.parameter})
             raise PaymentsUnavailable(f"YooKassa refused the payment ({exc.code})") from None
-        raw = msgspec.to_builtins(created)
-        async with self._sessions.begin() as session:
-            await store.attach(session, payment_id, created.id, raw)
         if not created.confirmation_url:
             raise PaymentsUnavailable("YooKassa gave no confirmation URL for the payment")
         log.info("payment %s created: YooKassa %s, %s kopecks", payment_id, created.id, kopecks)
         return TopupLink(payment_id, kopecks, created.confirmation_url)
+
+    async def _create(self, client: YooKassaClient, payment_id: int, kopecks: int, currency: str,
+                      telegram_id: int, key: str) -> YooKassaPayment:
+        """One create under the payment's key, its answer kept on the row; a refusal closes it."""
+        try:
+            created = await client.create_payment(
+                amount_kopecks=kopecks, currency=currency, return_url=self._settings.yookassa_return_url or "",
+                description=topup_description(kopecks, payment_id),
+                metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
+                receipt=topup_receipt(self._settings, kopecks, currency),
+            )
+        except YooKassaError as exc:
+            log.error("payment %s: %s", payment_id, exc)
+            async with self._sessions.begin() as session:
+                await store.move_status(session, payment_id, PaymentStatus.CANCELED,
+                                        {"error": exc.code, "parameter": exc.parameter})
+            raise
+        async with self._sessions.begin() as session:
+            await store.attach(session, payment_id, created.id, msgspec.to_builtins(created))
+        return created
+
+    async def finish_unanswered(self, now: datetime | None = None) -> tuple[int, int]:
+        """Repeats the creates that got no answer (a deadline, YooKassa away) under their keys,
+        so each ends attached to the one payment YooKassa made of it, or closed if it refused:
+        (finished, still undecided)."""
+        if self.client is None:
+            return 0, 0
+        now = now or datetime.now(UTC)
+        async with self._sessions() as session:
+            rows = await store.unanswered_between(session, now - KEY_LIFETIME, now - SWEEP_AFTER, SWEEP_BATCH)
+        finished = undecided = 0
+        for payment, telegram_id in rows:
+            try:
+                await self._create(self.client, payment.id, payment.amount, payment.currency, telegram_id,
+                                   payment.idempotence_key)
+                finished += 1
+            except YooKassaUnavailable as exc:
+                undecided += 1
+                log.warning("sweeper: unanswered payment %s not finished now: %s", payment.id, exc)
+            except YooKassaError:
+                finished += 1  # refused: closed by _create
+        return finished, undecided
 
     async def _attempt(
         self, user_id: int, kopecks: int, currency: str, key: str | None
@@ -156,8 +188,13 @@ class PaymentService:
         return await handle_notification(self._sessions, self.settlement, notification, source_ip)
 
     async def sweep(self, now: datetime | None = None) -> SweepReport:
-        """Settles payments still open 15 minutes after they were made (lost notifications)."""
-        return await sweep_open_payments(self._sessions, self.settlement, now)
+        """Finishes creates that got no answer, then settles payments still open 15 minutes
+        after they were made (lost notifications)."""
+        finished, undecided = await self.finish_unanswered(now)
+        report = await sweep_open_payments(self._sessions, self.settlement, now)
+        report.finished_unanswered = finished
+        report.undecided += undecided
+        return report
 
     async def aclose(self) -> None:
         if self.client is not None:

@@ -130,9 +130,30 @@ async def open_before(session: AsyncSession, before: datetime, limit: int) -> li
     return list((await session.execute(query)).scalars())
 
 
+async def unanswered_between(
+    session: AsyncSession, since: datetime, before: datetime, limit: int
+) -> list[tuple[Payment, int]]:
+    """Creates without an answer made in [since, before), with their user's Telegram id: the
+    sweeper repeats each under its Idempotence-Key to learn what YooKassa made of it."""
+    query = (
+        select(Payment, User.telegram_id).join(User, User.id == Payment.user_id)
+        .where(
+            Payment.provider == PROVIDER,
+            Payment.status == PaymentStatus.PENDING.value,
+            Payment.provider_payment_id.is_(None),
+            Payment.created_at >= since,
+            Payment.created_at < before,
+        )
+        .order_by(Payment.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+
+
 async def close_unanswered(session: AsyncSession, before: datetime) -> int:
-    """Cancels creates that never got an answer: nobody received their confirmation URL, so
-    nobody can pay them, and after `before` they are no longer repeated."""
+    """Cancels creates that never got an answer and can no longer be repeated (YooKassa keeps
+    an Idempotence-Key for 24 hours): nobody received their confirmation URL, so nobody can
+    have paid them."""
     result = await session.execute(
         update(Payment)
         .where(

@@ -21,6 +21,9 @@ from medialab.payments.settlement import Settlement, Undecided
 log = logging.getLogger(__name__)
 
 SWEEP_AFTER = timedelta(minutes=15)
+# How long YooKassa keeps an Idempotence-Key: an unanswered create older than this cannot be
+# repeated any more, and is closed.
+KEY_LIFETIME = timedelta(hours=24)
 BATCH = 100
 
 
@@ -29,6 +32,8 @@ class SweepReport(msgspec.Struct):
     # How many payments ended in each settlement outcome ("credited", "pending", ...).
     outcomes: dict[str, int] = msgspec.field(default_factory=dict)
     undecided: int = 0
+    # Creates that had no answer, repeated under their key: attached to what YooKassa made.
+    finished_unanswered: int = 0
     closed_unanswered: int = 0
 
 
@@ -36,10 +41,11 @@ async def sweep_open_payments(
     sessions: async_sessionmaker[AsyncSession], settlement: Settlement,
     now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int = BATCH,
 ) -> SweepReport:
-    before = (now or datetime.now(UTC)) - older_than
+    now = now or datetime.now(UTC)
+    before = now - older_than
     report = SweepReport()
     async with sessions.begin() as session:
-        report.closed_unanswered = await store.close_unanswered(session, before)
+        report.closed_unanswered = await store.close_unanswered(session, now - KEY_LIFETIME)
     async with sessions() as session:
         payments = await store.open_before(session, before, batch)
     outcomes: Counter[str] = Counter()
