@@ -123,3 +123,14 @@ def billing(
     if request.param == "sql":
         return BillingService(sessions, settings)
     return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000), BalanceCache(redis))
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A port on 127.0.0.1 held bound but never listening, for the whole test: connecting to it
+    is refused. (A port merely free a moment ago may be taken by another test's server.)"""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])

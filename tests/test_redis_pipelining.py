@@ -4,7 +4,6 @@ together, each caller gets its own answer (or its own error), in its own order."
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from redis.asyncio import Redis
@@ -57,10 +56,8 @@ async def test_scripts_are_loaded_again_after_a_flush(redis: Redis) -> None:
     assert await redis.script_exists(INCR_BY.sha) == [True]
 
 
-async def test_without_redis_every_caller_of_the_batch_fails() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_without_redis_every_caller_of_the_batch_fails(refused_port: int) -> None:
+    port = refused_port
     client = redis_client(f"redis://127.0.0.1:{port}/0")
     try:
         pipeline = AutoPipeline(client)

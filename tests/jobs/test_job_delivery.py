@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Iterator
 
 import msgspec
 import pytest
@@ -24,10 +25,13 @@ from .scenario import account, charged_request, entries, in_flight, operation, p
 USER = 5201
 
 
-def dead_url() -> str:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A port held bound but never listening: connections to it are refused for the whole
+    test (a port merely free a moment ago may be taken by another test's server meanwhile)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 async def test_telegram_5xx_on_delivery_is_retried_with_the_same_image_and_not_refunded(
@@ -51,10 +55,11 @@ async def test_telegram_5xx_on_delivery_is_retried_with_the_same_image_and_not_r
 
 async def test_telegram_unreachable_leaves_the_operation_running_until_a_later_try_delivers(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, worker_context: WorkerContext,
+    dead_url: str,
 ) -> None:
     request = await charged_request(services, telegram, USER)
     payload = msgspec.to_builtins(request)
-    cut_off = await worker_context(services.settings.with_overrides(telegram_api_url=dead_url()))
+    cut_off = await worker_context(services.settings.with_overrides(telegram_api_url=dead_url))
 
     with pytest.raises(Retry):
         await generate_image({**cut_off, "job_try": 1}, payload)
@@ -72,10 +77,10 @@ async def test_telegram_unreachable_leaves_the_operation_running_until_a_later_t
 
 
 async def test_telegram_down_for_good_is_refunded_once_after_the_last_try(
-    services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker,
+    services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker, dead_url: str,
 ) -> None:
     request = await queued(services, await charged_request(services, telegram, USER))
-    await run_worker(services.settings.with_overrides(telegram_api_url=dead_url()))
+    await run_worker(services.settings.with_overrides(telegram_api_url=dead_url))
 
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state, op.attempts) == ("refunded", "failed", MAX_TRIES)

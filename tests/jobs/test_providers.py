@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import random
-import socket
 from collections.abc import Callable
 from io import BytesIO
 
@@ -165,10 +164,8 @@ async def test_fal_hang_times_out_and_cancels(make_fal: MakeFal, fal_sandbox: Fa
     assert job.cancelled
 
 
-async def test_fal_unreachable_is_retryable() -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_fal_unreachable_is_retryable(refused_port: int) -> None:
+    port = refused_port
     provider = FalProvider(f"http://127.0.0.1:{port}", "k", max_attempts=2, backoff_base=0.01)
     with pytest.raises(ProviderError) as caught:
         await provider.run(ImageRequest("generate", "a fox", []))

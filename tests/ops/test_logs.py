@@ -7,7 +7,6 @@ import base64
 import io
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
@@ -152,10 +151,10 @@ async def test_httpx_request_lines_do_not_show_the_bot_token() -> None:
     assert_clean(output.getvalue())
 
 
-async def test_requests_get_an_id_in_logs_and_in_the_response(output: io.StringIO, database_url: str) -> None:
-    with socket.socket() as probe:  # Redis where nothing listens: /metrics logs a warning
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_requests_get_an_id_in_logs_and_in_the_response(
+    output: io.StringIO, database_url: str, refused_port: int
+) -> None:
+    port = refused_port
     settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": f"redis://127.0.0.1:{port}/0"},
                                  env_file=None)
     async with serve_in_loop(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as client:

@@ -3,7 +3,6 @@ billing counters moving with real charges and refunds."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 
 import httpx
@@ -87,10 +86,8 @@ async def test_metrics_count_real_charges_refunds_and_the_queue(database_url: st
         assert await check_ledger(services.sessions) == []
 
 
-async def test_a_scrape_answers_when_the_queue_cannot_be_read(database_url: str) -> None:
-    with socket.socket() as probe:  # a port where nothing listens
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+async def test_a_scrape_answers_when_the_queue_cannot_be_read(database_url: str, refused_port: int) -> None:
+    closed_port = refused_port
     settings = Settings.from_env(
         {"DATABASE_URL": database_url, "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}, env_file=None)
     async with serve_in_loop(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as client:

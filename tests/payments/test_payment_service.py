@@ -4,7 +4,6 @@ gets, sums refused with nothing stored, and retries that never make a second pay
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 
@@ -138,10 +137,8 @@ async def test_a_refused_create_is_closed_and_not_repeated(
     assert len({r.idempotence_key for r in sandbox.requests}) == 2
 
 
-async def test_an_unreachable_api_is_unavailable(shop_settings: Settings, redis: object) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_an_unreachable_api_is_unavailable(shop_settings: Settings, redis: object, refused_port: int) -> None:
+    port = refused_port
     async with opened(shop_settings.with_overrides(yookassa_api_url=f"http://127.0.0.1:{port}")) as services:
         with pytest.raises(PaymentsUnavailable, match="cannot be reached"):
             await services.payments.create_payment(USER, 100)

@@ -4,7 +4,6 @@ the deliveries (duplicates, order, a down API, a capture) and the user is told t
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from redis.asyncio import Redis
@@ -115,11 +114,9 @@ async def test_a_user_who_blocked_the_bot_is_still_credited(shop: Shop) -> None:
 
 async def test_telegram_down_does_not_fail_the_credit(
     app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, refused_port: int,
 ) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    nowhere = f"http://127.0.0.1:{refused_port}"
     async with serve_shop(app_settings.with_overrides(telegram_api_url=nowhere), sandbox, bot_api) as shop:
         with root_capture(caplog):
             link, provider_id = await shop.paid_topup(USER, 100)
