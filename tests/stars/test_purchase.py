@@ -71,6 +71,30 @@ async def test_a_purchase_is_credited_once_however_often_telegram_delivers_it(
         assert await check_ledger(first.services.sessions) == []
 
 
+async def test_one_invoice_credits_once_whatever_charge_ids_arrive(
+    app: Running, telegram: BotApiSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Charges of one invoice under several charge ids (forged, or Telegram taking the Stars
+    twice), at once: the invoice is claimed by one, credited once; the others change nothing,
+    are told to write to support, and are logged as security events."""
+    chat = Chat(telegram, USER)
+    invoice = await _invoice(chat)
+    assert (await pre_checkout(telegram, USER, 100, invoice["payload"])).params["ok"] is True  # type: ignore[arg-type]
+    updates = [telegram.successful_payment_update(USER, "XTR", 100, invoice["payload"]) for _ in range(6)]  # type: ignore[arg-type]
+    mark = telegram.checkpoint()
+    with caplog.at_level("WARNING", logger="medialab.security"):
+        responses = await asyncio.gather(*(telegram.deliver(update) for update in updates))
+    assert [r.status_code for r in responses] == [200] * 6
+    texts = sorted(m.params["text"] for m in messages_since(telegram, mark, USER))
+    assert texts == sorted([CREDITED] + [PROBLEM] * 5)
+    [payment] = await stars_payments(app.services, USER)
+    [entry] = await ledger_of(app.services, USER)
+    assert entry.idempotency_key == payment.telegram_charge_id and entry.amount == 15_000
+    refused = [r for r in caplog.records if r.name == "medialab.security" and "already paid by" in r.getMessage()]
+    assert len(refused) == 5
+    assert await check_ledger(app.services.sessions) == []
+
+
 async def test_an_english_user_is_told_in_english(app: Running, telegram: BotApiSandbox) -> None:
     chat = Chat(telegram, USER, "en")
     invoice = await _invoice(chat, 250)

@@ -134,7 +134,10 @@ class StarsPayments:
         return verdict
 
     async def settle(self, telegram_id: int, payload: str, currency: str, total: int, charge_id: str) -> Paid:
-        """A successful_payment: the invoice's rubles credited once per charge id."""
+        """A successful_payment: the user's own pending invoice, for its exact Stars, credited
+        once. The invoice is claimed for the charge id first, then credited under that id: a
+        delivery again (the same charge id) credits nothing more, and a second charge id for an
+        invoice already claimed is a security event, never a second credit."""
         async with self._sessions() as session:
             row, verdict = await self._match(session, telegram_id, payload, currency, total)
         if row is None or verdict is not Verdict.OK:
@@ -142,22 +145,22 @@ class StarsPayments:
                                  "an invoice (%s): nothing credited", charge_id, telegram_id, total, currency,
                                  payload, verdict)
             return Paid(verdict)
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(Payment).where(Payment.id == row.id, Payment.status == PaymentStatus.PENDING.value)
+                .values(status=PaymentStatus.SUCCEEDED.value, telegram_charge_id=charge_id,
+                        raw_data={"telegram_payment_charge_id": charge_id, "total_amount": total}))
+            claimed_by = (await session.execute(
+                select(Payment.telegram_charge_id).where(Payment.id == row.id))).scalar_one()
+        if claimed_by != charge_id:
+            security_log.warning("security: stars invoice %s of user %s paid by charge %s, already paid by %s: "
+                                 "nothing credited (an operator may refund it)", row.id, telegram_id, charge_id,
+                                 claimed_by)
+            return Paid(Verdict.CLOSED)
         result = await self._billing.add_balance(
             row.user_id, row.amount, credit_key(charge_id), LedgerKind.TOPUP, payment_id=row.id,
             actor=ACTOR, reason=f"Telegram Stars payment of {row.stars} XTR",
         )
-        async with self._sessions.begin() as session:
-            moved = await session.execute(
-                update(Payment).where(Payment.id == row.id, Payment.status == PaymentStatus.PENDING.value)
-                .values(status=PaymentStatus.SUCCEEDED.value, telegram_charge_id=charge_id,
-                        raw_data={"telegram_payment_charge_id": charge_id, "total_amount": total})
-                .returning(Payment.id))
-            first = moved.scalar_one_or_none() is not None
-        if result.credited and not first and row.telegram_charge_id != charge_id:
-            # Two approved pre-checkouts of one invoice both paid: the Stars were taken twice,
-            # so both are credited; an operator may refund the second.
-            log.warning("stars invoice %s paid again by charge %s (first: %s)", row.id, charge_id,
-                        row.telegram_charge_id)
         if result.credited:
             log.info("stars payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
         return Paid(Verdict.OK, result.credited, row.amount, result.balance)
