@@ -1,7 +1,7 @@
 """`medialab serve` SIGKILLed in the middle of Telegram's load, then started again on the same
 port, database and Redis: Telegram delivers again every update not answered 2xx, and each paid
-prompt is still charged once and queued once, and every chat answers within seconds of the
-restart (the dead process's chat locks are short leases, not 60 s locks).
+prompt is still charged once, queued once and acknowledged once, and every chat answers within
+seconds of the restart (the dead process's chat locks are short leases, not 60 s locks).
 
 The client behaves like Telegram: an update is posted until it is answered 2xx (the same
 update_id and message after a short pause on any other answer or a failed connection), over a
@@ -170,6 +170,7 @@ async def test_a_web_process_killed_under_load_charges_and_queues_each_prompt_on
         async with asyncio.timeout(RUN_DEADLINE):
             await asyncio.gather(*(into_generate_mode(chat) for chat in chats))
             load = Load(delivery, web, base_url)
+            mark = telegram.checkpoint()
             loaded = time.monotonic()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(load.kill_and_restart())
@@ -194,6 +195,10 @@ async def test_a_web_process_killed_under_load_charges_and_queues_each_prompt_on
         queued = await queued_requests(services)
         assert {op: (job.telegram_id, job.prompt) for op, job in queued.items()} == load.prompts
         assert balances == dict.fromkeys(chats, SEEDED - PROMPTS_EACH * PRICE)
+        # Every prompt acknowledged once: a lost answer's message is said on the next delivery.
+        acks = Counter(call.chat_id for call in telegram.calls()[mark:]
+                       if call.method == "sendMessage" and call.params["text"].startswith("Принято!"))
+        assert acks == dict.fromkeys(chats, PROMPTS_EACH)
         assert await check_ledger(services.sessions) == []
         # The kill cut updates in hand, and no chat waited on the dead process.
         cut = sum(n for error, n in load.telegram.refused.items() if error != "ConnectError")
