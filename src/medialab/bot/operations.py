@@ -69,7 +69,13 @@ async def launch(
 ) -> SendMessage | None:
     """Queues the job, then says so: the "working on it" message is returned, to travel in the
     webhook's answer. Once queued the operation belongs to the job (it delivers or
-    compensates), so nothing after the queuing can undo the charge."""
+    compensates), so nothing after the queuing can undo the charge.
+
+    A paid operation whose job is queued already is an update Telegram delivered again while
+    the operation is in flight (the billing middleware lets nothing else through): the answer
+    that carried the message never reached Telegram (the process died, the connection broke),
+    so the message is returned again. Telegram performs an answer only when it takes it as 2xx,
+    and then never delivers the update again: the user sees it once."""
     request = GenerationRequest(
         operation_id=ticket.operation_id,
         user_id=ticket.user.user_id,
@@ -81,8 +87,11 @@ async def launch(
         billed=operation.billable,
     )
     if not await enqueue_generation(services.arq, request):
-        log.info("operation %s is queued already: nothing more to do", ticket.operation_id)
-        return None
+        if ticket.charge is None:
+            # A free operation: its job may have delivered already, so nothing more is said.
+            log.info("operation %s is queued already: nothing more to do", ticket.operation_id)
+            return None
+        log.info("operation %s is queued already: saying so again", ticket.operation_id)
     return answer(event, started_text(texts, ticket))
 
 

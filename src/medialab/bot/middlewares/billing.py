@@ -60,7 +60,8 @@ class BillingMiddleware(BaseMiddleware):
             return None
         if result.replayed:
             # Delivered again: the first attempt may have died between the charge and the job.
-            # The handler queues it once (the job id is the operation id) and says so only then.
+            # The handler queues it once (the job id is the operation id) and says so again:
+            # the first answer, which carried the message, never reached Telegram.
             log.info("operation %s was charged before: update delivered again", operation_id)
         data["ticket"] = Ticket(operation_id, user, result)
         try:
