@@ -122,8 +122,8 @@ def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
         updates = asyncio.run(register_webhook(settings))
     except RegistrationError as exc:
         raise CommandError(str(exc)) from None
-    secret = "with" if settings.telegram_webhook_secret else "WITHOUT"
-    print(f"webhook set to {settings.telegram_webhook_url} ({secret} a secret token; updates: {', '.join(updates)})")
+    secret = "with a secret token" if settings.telegram_webhook_secret else "with a secret token derived from the bot token"
+    print(f"webhook set to {settings.telegram_webhook_url} ({secret}; updates: {', '.join(updates)})")
     return 0
 
 

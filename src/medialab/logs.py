@@ -63,8 +63,7 @@ def current_ids() -> dict[str, str]:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    secrets = [settings.telegram_bot_token, settings.telegram_webhook_secret, settings.yookassa_secret_key,
-               settings.fal_key]
+    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key]
     if settings.yookassa_shop_id and settings.yookassa_secret_key:
         basic = f"{settings.yookassa_shop_id}:{settings.yookassa_secret_key}".encode()
         secrets.append(base64.b64encode(basic).decode())

@@ -6,6 +6,7 @@ A wrong value stops start-up with one line that names the variable and what is w
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -259,6 +260,17 @@ class Settings:
     def __post_init__(self) -> None:
         if self.min_topup > self.max_topup:
             raise SettingsError(f"MIN_TOPUP: {self.min_topup} is above MAX_TOPUP {self.max_topup}")
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The secret Telegram must send with every update: TELEGRAM_WEBHOOK_SECRET, or one
+        derived from the bot token when it is unset, so that `set-webhook` and `serve` agree
+        with no setup and no update is ever handled unauthenticated."""
+        if self.telegram_webhook_secret:
+            return self.telegram_webhook_secret
+        if not self.telegram_bot_token:
+            return None
+        return hashlib.sha256(b"medialab-telegram-webhook:" + self.telegram_bot_token.encode()).hexdigest()
 
     @property
     def is_sqlite(self) -> bool:

@@ -40,6 +40,27 @@ async def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_processed(
     await _nothing_processed(telegram)
 
 
+async def test_without_a_configured_secret_the_webhook_still_needs_one_derived_from_the_token(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    """TELEGRAM_WEBHOOK_SECRET unset: an update "from" an operator granting money to himself,
+    posted by anyone who found the URL, is refused; `set-webhook` registered the derived secret,
+    so Telegram's own deliveries go through."""
+    admin = 710_099
+    async with launch(telegram_webhook_secret=None, admin_telegram_ids=frozenset({admin})) as app:
+        derived = app.settings.webhook_secret
+        assert derived and derived not in (TOKEN, SECRET)
+        assert telegram.world.webhook is not None and telegram.world.webhook.secret_token == derived
+        forged = telegram.command_update(admin, f"admin_grant {USER} 100000")
+        for secret, status in (("", 401), ("guess", 403)):
+            response = await telegram.deliver(forged, secret_token=secret)
+            assert response.status_code == status
+        assert await app.services.billing.get_user_info(USER) is None
+        assert telegram.calls(chat_id=admin) == []
+        reply = await Chat(telegram, USER).say("/start")
+        assert reply.params["text"].startswith("Привет")
+
+
 async def test_a_body_that_is_not_an_update_is_refused(app: Running, telegram: BotApiSandbox) -> None:
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     async with httpx.AsyncClient() as http:

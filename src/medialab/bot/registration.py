@@ -26,7 +26,7 @@ async def register_webhook(settings: Settings) -> list[str]:
     assert bot is not None
     updates = allowed_updates()
     try:
-        await bot.set_webhook(settings.telegram_webhook_url, secret_token=settings.telegram_webhook_secret,
+        await bot.set_webhook(settings.telegram_webhook_url, secret_token=settings.webhook_secret,
                               allowed_updates=updates)
     except TelegramAPIError as exc:
         raise RegistrationError(f"Telegram refused the webhook: {exc.message}") from None

@@ -62,13 +62,12 @@ class TelegramWebhookController(Controller):
         runner: UpdateRunner | None = state.telegram
         if runner is None:
             return _refusal(503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
-        secret = state.services.settings.telegram_webhook_secret
-        if secret:
-            given = request.headers.get(SECRET_HEADER)
-            if given is None:
-                return _refusal(401, "secret token header missing", "bad_secret")
-            if not hmac.compare_digest(given.encode(), secret.encode()):
-                return _refusal(403, "wrong secret token", "bad_secret")
+        secret = state.services.settings.webhook_secret
+        given = request.headers.get(SECRET_HEADER)
+        if given is None:
+            return _refusal(401, "secret token header missing", "bad_secret")
+        if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
+            return _refusal(403, "wrong secret token", "bad_secret")
         try:
             update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
         except ValidationError:
@@ -99,7 +98,8 @@ async def telegram_webhook(app: Litestar) -> AsyncIterator[None]:
         runner = UpdateRunner(build_dispatcher(services), services.bot, services.settings.telegram_updates_in_progress)
     app.state.telegram = runner
     if runner is not None and not services.settings.telegram_webhook_secret:
-        log.warning("TELEGRAM_WEBHOOK_SECRET is not set: anyone who finds the webhook URL can post updates")
+        log.info("TELEGRAM_WEBHOOK_SECRET is not set: the webhook's secret is derived from the bot token "
+                 "(`medialab set-webhook` registers the same one)")
     try:
         yield
     finally:
