@@ -19,6 +19,7 @@ from medialab.bot.log_context import UpdateLogContext
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
+from medialab.bot.middlewares.private_chats import PrivateChatsOnly
 from medialab.bot.routers import (
     admin,
     commands,
@@ -71,6 +72,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     # First, so that the locale's and every later record carries the update_id.
     dispatcher.update.outer_middleware(UpdateLogContext())
     dispatcher.update.outer_middleware(LocaleMiddleware())
+    private = PrivateChatsOnly()  # before any filter: groups, channels, bots and no sender stop here
+    for observer in (dispatcher.message, dispatcher.callback_query, dispatcher.pre_checkout_query):
+        observer.outer_middleware(private)
     dispatcher.callback_query.middleware(AnswerCallbacksMiddleware())
     billing = BillingMiddleware(KnownUsers())  # one for both: a user is looked up once
     for observer in (dispatcher.message, dispatcher.callback_query):

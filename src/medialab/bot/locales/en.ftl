@@ -119,3 +119,4 @@ paysupport =
     A top-up by card (YooKassa) or with Telegram Stars reaches your balance as soon as it is paid; check it with /balance.
     If money or Stars were taken but your balance did not change, or you want a Stars payment refunded, write to us with the date, the amount and how you paid. A Stars refund takes the credited amount off your balance.
 paysupport-contact = Payment support: {$contact}
+private-chat-only = I work in private chats only: open a chat with me and send /start.
