@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,20 @@ class EmbeddedRedis:
 # A Redis that accepts connections and never answers (a partition, a stalled server) must fail
 # a call as a refused connection does, so that money falls back to SQL alone within a second.
 DEFAULT_TIMEOUT_SECONDS = 1.0
+# As many connections as are asked for at once, as redis-py's default pool allows.
+UNBOUNDED = 2**31
 
 
 def redis_client(url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Redis:
-    """A client whose every connect and read has a deadline (REDIS_TIMEOUT)."""
-    return Redis.from_url(url, decode_responses=False, health_check_interval=30,
-                          socket_timeout=timeout, socket_connect_timeout=timeout)
+    """A client whose every connect and read has a deadline (REDIS_TIMEOUT), each call's own.
+
+    redis-py 5.3's default asyncio pool opens a new connection (connect and handshake) while
+    holding the pool's lock, so new connections are opened one at a time: against a stalled
+    Redis each spends the whole deadline in there, and the n-th of n concurrent calls failed
+    only after n deadlines (redis/redis-py#3692). Its BlockingConnectionPool takes a
+    connection under the lock and opens it outside; unbounded, it never blocks either.
+    """
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=UNBOUNDED, timeout=None, decode_responses=False, health_check_interval=30,
+        socket_timeout=timeout, socket_connect_timeout=timeout)
+    return Redis.from_pool(pool)

@@ -76,6 +76,9 @@ class YooKassaSandbox:
         self.requests: list[ReceivedRequest] = []
         self._faults: deque[_Fault] = deque()
         self._answers: dict[str, _StoredAnswer] = {}
+        # Seconds every API request waits before it is answered (a slow YooKassa), on top of
+        # any fault's hang; 0 answers at once.
+        self.latency = 0.0
 
     def __repr__(self) -> str:
         return f"YooKassaSandbox(shop_id={self.shop_id!r}, payments={len(self.payments)})"
@@ -135,6 +138,13 @@ class YooKassaSandbox:
     def hang_next(self, count: int, seconds: float) -> None:
         self._faults.extend(_Fault(None, hang_seconds=seconds) for _ in range(count))
 
+    def answer_slowly(self, seconds: float) -> None:
+        """Every API request from now on waits this long before it is answered (0: at once),
+        then takes effect as usual: YooKassa slow for everyone, not a fault used up."""
+        if seconds < 0:
+            raise ValueError("latency cannot be negative")
+        self.latency = seconds
+
     async def answer(
         self, method: str, path: str, headers: dict[str, str], body: bytes, operation: Operation
     ) -> tuple[int, bytes]:
@@ -143,6 +153,8 @@ class YooKassaSandbox:
         received = ReceivedRequest(method, path, headers, body)
         self.requests.append(received)
         fault = self._faults.popleft() if self._faults else None
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if fault is not None and fault.hang_seconds:
             await asyncio.sleep(fault.hang_seconds)
         if fault is not None and fault.status is not None:

@@ -151,7 +151,7 @@ class DeliverControl(msgspec.Struct):
 
 
 class FaultControl(msgspec.Struct):
-    kind: Literal["fail", "accept", "hang"]
+    kind: Literal["fail", "accept", "hang", "latency"]
     count: int = 1
     status: int = 500
     seconds: float = 1.0
@@ -201,6 +201,8 @@ async def control_faults(state: State, data: JSONBody[FaultControl]) -> dict[str
         sandbox.fail_next(data.count, data.status, processed=data.processed)
     elif data.kind == "accept":
         sandbox.accept_next(data.count)
+    elif data.kind == "latency":
+        sandbox.answer_slowly(data.seconds)
     else:
         sandbox.hang_next(data.count, data.seconds)
     return {"status": "ok"}
