@@ -82,7 +82,10 @@ async def test_sources_outside_the_allowlist_get_403(
         b'{"type": "notification", "event": "payment.succeeded", "object": {"id": "../../refunds"}}',
         b'{"type": "notification", "event": "payment.succeeded", "object": {"id": 42}}',
         b'{"type": "notification", "event": "<script>", "object": {"id": "2e8f6b7c"}}',
+        b"[" * 20_000 + b"]" * 20_000,  # nested deeper than a parser's stack
+        b'{"type": "notification", "event": "payment.\xff\xfe", "object": {"id": "2e8f6b7c"}}',  # not UTF-8
     ],
+    ids=lambda body: body[:40].decode("latin-1"),
 )
 async def test_a_body_that_is_not_a_notification_gets_400(shop: Shop, body: bytes) -> None:
     async with httpx.AsyncClient() as http:

@@ -50,6 +50,10 @@ def read_notification(body: bytes) -> Notification:
         envelope = msgspec.convert(raw, _Envelope)
     except msgspec.MsgspecError as exc:
         raise NotANotification(f"not a notification: {exc}") from None
+    except RecursionError:
+        raise NotANotification("not a notification: nested too deeply") from None
+    except UnicodeDecodeError:
+        raise NotANotification("not a notification: not UTF-8") from None
     if envelope.type != "notification":
         raise NotANotification(f"type is {envelope.type[:40]!r}, not 'notification'")
     if not _EVENT.fullmatch(envelope.event):
