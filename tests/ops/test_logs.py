@@ -223,3 +223,23 @@ def uvicorn_loggers_as_under_medialab_serve() -> Iterator[None]:
         for logger, (level, propagate, handlers) in zip(loggers, saved, strict=True):
             logger.setLevel(level)
             logger.propagate, logger.handlers[:] = propagate, handlers
+
+
+async def test_a_clients_ordinary_mistakes_are_answered_without_an_error_in_the_logs(
+    output: io.StringIO, database_url: str, redis: object
+) -> None:
+    from conftest import REDIS_TEST_URL
+
+    settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": REDIS_TEST_URL,
+                                  "TELEGRAM_BOT_TOKEN": "42:not-a-real-token", "TELEGRAM_WEBHOOK_SECRET": "s"},
+                                 env_file=None)
+    async with serve_in_loop(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        assert (await client.get("/no/such/path")).status_code == 404
+        assert (await client.get("/telegram/webhook")).status_code == 405
+        too_large = await client.post("/telegram/webhook", content=b"x" * (2 * 1024 * 1024),
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": "s"})
+        assert too_large.status_code == 413
+        assert (await client.get("/health")).status_code == 200
+    records = lines(output)
+    assert records  # the app did log (start-up, requests)
+    assert [r for r in records if r["level"] in ("ERROR", "CRITICAL") or "exception" in r] == []
