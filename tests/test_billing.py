@@ -203,3 +203,27 @@ async def test_the_check_finds_a_balance_that_drifted_from_its_ledger(
         assert report.repaired == 1
         cached = await billing.cache.snapshot(user.user_id)
         assert cached is not None and (cached.balance, cached.free) == (7000, 9)
+
+
+async def test_settling_and_refunding_the_same_operations_at_once_never_deadlock(
+    billing: BillingService, sessions: Sessions
+) -> None:
+    """Both take the user's row before the operation's, so they queue instead of deadlocking:
+    each operation ends delivered with its charge, or refunded, and nothing errors."""
+    user = await billing.get_or_create_user(778, "ru")
+    await billing.add_balance(user.user_id, 100 * 1000, "seed-778")
+    for _ in range(4):  # the free operations first
+        await billing.charge_operation(user.user_id, "generate")
+    ids = []
+    for n in range(100):
+        charged = await billing.charge_operation(user.user_id, "generate", operation_id=f"race-{n}")
+        assert isinstance(charged, Charged) and not charged.paid_with_free
+        ids.append(charged.operation_id)
+    outcomes = await asyncio.gather(*(
+        call for op in ids for call in (billing.settle_operation(op), billing.refund_operation(op, reason="race"))
+    ), return_exceptions=True)
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    refunded = sum(1 for o in outcomes[1::2] if o.refunded)
+    assert await count(sessions, LedgerEntry, kind=LedgerKind.REFUND) == refunded
+    assert (await billing.get_user_info(778)).balance == (100 - 100 + refunded) * 1000
+    await books_balance(sessions)

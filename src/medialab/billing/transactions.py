@@ -176,8 +176,15 @@ async def settle(session: AsyncSession, operation_id: str) -> tuple[Operation, i
     """Marks the job delivered; None when it was not in flight (settled or compensated).
 
     The user's version moves too: a cache rebuilt from a snapshot taken before this commit
-    would otherwise bring the job back as in flight.
+    would otherwise bring the job back as in flight. Locks are taken in the one order every
+    money path uses, the user's row before the operation's (a refund of the same operation at
+    the same moment would otherwise deadlock with it on PostgreSQL).
     """
+    user_id = (await session.execute(
+        select(Operation.user_id).where(Operation.id == operation_id))).scalar_one_or_none()
+    if user_id is None:
+        await find_operation(session, operation_id)  # raises for an unknown id
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update())
     result = await session.execute(
         update(Operation)
         .where(Operation.id == operation_id, Operation.job_state.in_(IN_FLIGHT_STATES))
