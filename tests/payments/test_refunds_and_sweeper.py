@@ -120,7 +120,8 @@ async def test_the_sweeper_finishes_unanswered_creates_under_their_key_and_leave
 
     # The cron job, as arq runs it now (its own 15 minutes are not up: nothing to do).
     assert await sweep_payments({"services": shop.services}) == {
-        "checked": 0, "outcomes": {}, "undecided": 0, "finished_unanswered": 0, "closed_unanswered": 0}
+        "checked": 0, "outcomes": {}, "undecided": 0, "finished_unanswered": 0, "closed_unanswered": 0,
+        "failed": 0}
 
     # YooKassa away: neither the unanswered create nor the open payment can be asked about.
     shop.yookassa.fail_next(4, status=503, processed=False)  # two requests, two tries each

@@ -34,6 +34,8 @@ class ReconcileReport(msgspec.Struct):
     drifts: list[Drift] = msgspec.field(default_factory=list)
     repaired: int = 0
     unrepaired: list[int] = msgspec.field(default_factory=list)
+    # Users whose check failed (logged with its cause); the pass went on with the others.
+    failed: list[int] = msgspec.field(default_factory=list)
 
 
 async def reconcile(billing: BillingService, *, repair: bool = True, pending_grace: float = 60.0) -> ReconcileReport:
@@ -42,8 +44,17 @@ async def reconcile(billing: BillingService, *, repair: bool = True, pending_gra
         raise ValueError("the billing service has no Redis cache to reconcile")
     report = ReconcileReport()
     async for key in cache.redis.scan_iter(match=ACCOUNT_PATTERN, count=500):
-        await _reconcile_user(billing, user_id_of(key), report, repair, pending_grace)
-    RECONCILE_RUNS.inc(outcome="drift" if report.drifts else "clean")
+        try:
+            user_id = user_id_of(key)
+        except ValueError:
+            log.error("reconcile: a key that names no user: %r", key)
+            continue
+        try:
+            await _reconcile_user(billing, user_id, report, repair, pending_grace)
+        except Exception:  # noqa: BLE001 - one user's trouble must not stop the pass
+            log.exception("reconcile: user %s could not be checked", user_id)
+            report.failed.append(user_id)
+    RECONCILE_RUNS.inc(outcome="drift" if report.drifts else "failed" if report.failed else "clean")
     return report
 
 

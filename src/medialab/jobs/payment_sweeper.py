@@ -17,12 +17,15 @@ async def sweep_payments(ctx: dict[str, Any]) -> dict[str, Any]:
     and settles them through the same settlement as the webhook."""
     services: Services = ctx["services"]
     report = await services.payments.sweep()
+    if report.failed:
+        log.error("payment sweep: %d payment(s) failed to settle (see the errors above)", report.failed)
     if report.checked or report.closed_unanswered or report.finished_unanswered:
         log.info("payment sweep: %d checked %s, %d undecided, %d unanswered creates finished, %d closed",
                  report.checked, report.outcomes, report.undecided, report.finished_unanswered,
                  report.closed_unanswered)
     return {"checked": report.checked, "outcomes": report.outcomes, "undecided": report.undecided,
-            "finished_unanswered": report.finished_unanswered, "closed_unanswered": report.closed_unanswered}
+            "finished_unanswered": report.finished_unanswered, "closed_unanswered": report.closed_unanswered,
+            "failed": report.failed}
 
 
 # unique: one sweep at a time across workers; the settlement is idempotent in any case.

@@ -157,6 +157,9 @@ class PaymentService:
                 log.warning("sweeper: unanswered payment %s not finished now: %s", payment.id, exc)
             except YooKassaError:
                 finished += 1  # refused: closed by _create
+            except Exception:  # noqa: BLE001 - one payment's trouble must not stop the pass
+                undecided += 1
+                log.exception("sweeper: unanswered payment %s could not be finished", payment.id)
         return finished, undecided
 
     async def _attempt(

@@ -35,6 +35,8 @@ class SweepReport(msgspec.Struct):
     # Creates that had no answer, repeated under their key: attached to what YooKassa made.
     finished_unanswered: int = 0
     closed_unanswered: int = 0
+    # Payments whose settlement failed unexpectedly (logged with the cause); the pass went on.
+    failed: int = 0
 
 
 async def sweep_open_payments(
@@ -56,5 +58,8 @@ async def sweep_open_payments(
         except Undecided as exc:
             report.undecided += 1
             log.warning("sweeper: payment %s not settled now: %s", payment.id, exc)
+        except Exception:  # noqa: BLE001 - one payment's trouble must not stop the pass
+            report.failed += 1
+            log.exception("sweeper: payment %s could not be settled", payment.id)
     report.outcomes = dict(outcomes)
     return report
