@@ -114,3 +114,33 @@ async def test_an_operator_refunds_stars_in_the_chat_once(launch: Launcher, tele
         chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
         assert [(e.amount, e.actor) for e in chargebacks] == [(-15_000, f"tg:{ADMIN}")]
         assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.REFUNDED]
+
+
+async def test_telegrams_refunded_payment_takes_the_credit_back_once_and_meets_the_operators_refund(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    """A refund made in Telegram (a dispute) arrives as a refunded_payment message: the rubles
+    come off once however often it is delivered, under the operator's refund key, so a later
+    /admin_refund_stars changes nothing; a refunded_payment of someone else's charge changes
+    nothing at all."""
+    async with launch(admin_telegram_ids=frozenset({ADMIN})) as app:
+        charge_id = await _paid(app, telegram)
+        chat = Chat(telegram, USER)
+        mark = telegram.checkpoint()
+        refunded = telegram.refunded_payment_update(USER, charge_id)
+        told = await chat.send(refunded)
+        assert told.params["text"] == "Оплата звёздами возвращена: 150 ₽ списано с баланса.\nБаланс: -10 ₽"
+        assert (await telegram.deliver(refunded)).json() == {"ok": True}  # delivered again: nothing more
+        forged = telegram.refunded_payment_update(USER + 1, charge_id)
+        assert (await telegram.deliver(forged)).status_code == 200
+        sent = [c for c in telegram.calls()[mark:] if c.method == "sendMessage" and c.chat_id in (USER, USER + 1)]
+        assert sent == [told]
+
+        admin = await Chat(telegram, ADMIN).say(f"/admin_refund_stars {charge_id}")
+        assert admin.params["text"] == (f"Stars payment {charge_id} was refunded before: nothing changed; "
+                                        f"balance of user {USER}: -10 ₽")
+        chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
+        assert [(e.amount, e.idempotency_key, e.actor) for e in chargebacks] == [
+            (-15_000, f"stars-refund:{charge_id}", "telegram_stars")]
+        assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.REFUNDED]
+        assert await app.services.billing.get_user_info(USER + 1) is None

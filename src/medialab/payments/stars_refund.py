@@ -23,8 +23,11 @@ from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.payments.stars import PROVIDER, credit_key, refund_key
 
 log = logging.getLogger(__name__)
+security_log = logging.getLogger("medialab.security")
 
 ALREADY_REFUNDED = "CHARGE_ALREADY_REFUNDED"
+# Who takes back a credit that Telegram reports refunded.
+ACTOR = "telegram_stars"
 
 
 class StarsRefundError(Exception):
@@ -63,6 +66,25 @@ async def refund_stars(sessions: async_sessionmaker[AsyncSession], billing: Bill
         log.info("stars charge %s was refunded in Telegram before", charge_id)
     except TelegramAPIError as exc:
         raise StarsRefundError(f"Telegram could not refund {charge_id} now ({exc.message}); nothing changed") from None
+    return await _take_back(sessions, billing, credit, charge_id, actor)
+
+
+async def take_back_refunded(sessions: async_sessionmaker[AsyncSession], billing: BillingService,
+                             telegram_id: int, charge_id: str, stars: int) -> StarsRefund | None:
+    """Telegram says the charge was refunded (its `refunded_payment` message): the rubles it
+    credited are taken back once, under the same key as `medialab admin refund-stars`, so the
+    two paths converge whichever comes first. None when the charge is not this user's credit
+    of these Stars (nothing changes)."""
+    credit = await _credit_of(sessions, charge_id)
+    if credit is None or credit.telegram_id != telegram_id or (credit.stars is not None and credit.stars != stars):
+        security_log.warning("security: refunded_payment %s of user %s (%s XTR) matches no Stars credit of theirs",
+                    charge_id, telegram_id, stars)
+        return None
+    return await _take_back(sessions, billing, credit, charge_id, ACTOR)
+
+
+async def _take_back(sessions: async_sessionmaker[AsyncSession], billing: BillingService, credit: _Credit,
+                     charge_id: str, actor: str) -> StarsRefund:
     result = await billing.add_balance(
         credit.user_id, -credit.amount, refund_key(charge_id), LedgerKind.CHARGEBACK, payment_id=credit.payment_id,
         actor=actor, reason=f"Telegram Stars refund of charge {charge_id}",

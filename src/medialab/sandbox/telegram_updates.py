@@ -164,3 +164,12 @@ class UserSide:
             "provider_payment_charge_id": f"{user_id}_{len(self.world.charges)}",
         }
         return self._user_message(user_id, language_code, None, successful_payment=payment)
+
+    def refunded_payment_update(self, user_id: int, charge_id: str, language_code: str | None = None) -> dict[str, Any]:
+        """The service message Telegram sends when a Stars payment was refunded (by the bot's
+        refundStarPayment, or by Telegram itself after a dispute)."""
+        charge = self.world.charges[charge_id]
+        charge.refunded = True
+        refunded = {"currency": "XTR", "total_amount": charge.total_amount, "invoice_payload": "",
+                    "telegram_payment_charge_id": charge_id}
+        return self._user_message(user_id, language_code, None, refunded_payment=refunded)

@@ -120,3 +120,4 @@ paysupport =
     If money or Stars were taken but your balance did not change, or you want a Stars payment refunded, write to us with the date, the amount and how you paid. A Stars refund takes the credited amount off your balance.
 paysupport-contact = Payment support: {$contact}
 private-chat-only = I work in private chats only: open a chat with me and send /start.
+stars-refunded = Your Stars payment was refunded: {$amount} taken off your balance.

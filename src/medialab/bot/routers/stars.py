@@ -11,6 +11,7 @@ import logging
 
 from aiogram import F, Router
 from aiogram.filters import Command
+from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
@@ -20,6 +21,7 @@ from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub
 from medialab.payments.stars import CURRENCY, StarsPayments, Verdict
+from medialab.payments.stars_refund import take_back_refunded
 from medialab.services import Services
 from medialab.bot.filters import OnLoop, data_starts_with
 
@@ -37,6 +39,7 @@ def create_router() -> Router:
     router.callback_query.register(send_invoice, data_starts_with(STARS_AMOUNT_PREFIX))
     router.pre_checkout_query.register(answer_pre_checkout)
     router.message.register(credit_payment, OnLoop(F.successful_payment))
+    router.message.register(take_back_refund, OnLoop(F.refunded_payment))
     router.message.register(pay_support, Command("paysupport"))
     return router
 
@@ -90,6 +93,19 @@ async def credit_payment(message: Message, services: Services, texts: Texts, lan
         except NotDelivered:
             # The credit stands (the user sees it in /balance); Telegram need not send it again.
             log.warning("user %s not told of Stars top-up %s", message.from_user.id, payment.telegram_payment_charge_id)
+
+
+async def take_back_refund(message: Message, services: Services, texts: Texts) -> SendMessage | None:
+    """Telegram refunded a Stars payment (a dispute, or our own refund seen again): the rubles
+    it credited are taken back once, and the user is told the balance."""
+    refunded = message.refunded_payment
+    assert refunded is not None and message.from_user is not None
+    taken = await take_back_refunded(services.sessions, services.billing, message.from_user.id,
+                                      refunded.telegram_payment_charge_id, refunded.total_amount)
+    if taken is None or not taken.debited:
+        return None
+    return message.answer("\n".join((texts("stars-refunded", amount=format_rub(taken.amount)),
+                                     texts("balance-line", balance=format_rub(taken.balance)))))
 
 
 async def pay_support(message: Message, services: Services, texts: Texts) -> None:
