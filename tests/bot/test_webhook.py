@@ -201,3 +201,17 @@ async def test_set_webhook_reports_telegram_refusing_without_secrets(
         await register_webhook(settings)
     assert str(refused.value) == "Telegram refused the webhook: Bad Request: secret token contains unallowed characters"
     assert telegram.world.webhook is None
+
+
+async def test_a_reply_travels_in_the_answer_as_the_bot_apis_json(app: Running, telegram: BotApiSandbox) -> None:
+    """The reply a handler ends with is the webhook's answer, a Bot API call in JSON with its
+    objects as objects (what Telegram performs); nothing is sent through the Bot API for it."""
+    mark = telegram.checkpoint()
+    async with httpx.AsyncClient() as http:
+        response = await http.post(app.webhook_url, json=telegram.command_update(USER, "start"),
+                                   headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    answer = response.json()
+    assert (response.status_code, answer["method"], answer["chat_id"]) == (200, "sendMessage", USER)
+    assert answer["text"].startswith("Привет")
+    assert [row[0]["callback_data"] for row in answer["reply_markup"]["inline_keyboard"]][:1] == ["mode:generate"]
+    assert telegram.calls()[mark:] == []

@@ -48,7 +48,8 @@ def method_answer(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | Non
     files: dict[str, Any] = {}
     body: dict[str, Any] = {"method": method.__api_method__}
     for name, value in method.model_dump(warnings=False).items():
-        prepared = bot.session.prepare_value(value, bot=bot, files=files)
+        # As JSON values (objects stay objects), not the JSON strings a form would carry.
+        prepared = bot.session.prepare_value(value, bot=bot, files=files, _dumps_json=False)
         if prepared is not None:
             body[name] = prepared
     return None if files else body
