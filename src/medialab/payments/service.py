@@ -169,8 +169,9 @@ class PaymentService:
         async with self._sessions.begin() as session:
             payment = await store.by_idempotence_key(session, key) if key else None
             if payment is not None and payment.provider_payment_id is not None:
+                # Answered before (whatever became of it since): the same link again, no new create.
                 url = (payment.raw_data or {}).get("confirmation", {}).get("confirmation_url")
-                if url and payment.status in store.OPEN_STATUSES:
+                if url:
                     return payment.id, payment.idempotence_key, TopupLink(payment.id, payment.amount, url)
             if payment is None:
                 since = datetime.now(UTC) - RETRY_WINDOW
