@@ -43,11 +43,11 @@ class BalanceCache:
 
     async def load(
         self, user_id: int, balance: int, free: int, version: int, in_flight: list[str],
-        *, force: bool = False, expected_seq: int | None = None,
+        *, force: bool = False, expected_seq: int | None = None, sql_behind: bool = False,
     ) -> Answer:
         k = keys.user_keys(user_id)
-        args = [balance, free, version, "1" if force else "0",
-                "" if expected_seq is None else expected_seq, ACCOUNT_TTL, *in_flight]
+        args = [balance, free, version, "1" if force else "0", "" if expected_seq is None else expected_seq,
+                ACCOUNT_TTL, "1" if sql_behind else "0", *in_flight]
         return await self._run("load", [k.acct, k.inflight, k.pending, k.floor], args)
 
     async def reserve(self, user_id: int, operation_id: str, price: int, max_in_flight: int) -> Answer:

@@ -34,6 +34,7 @@ from medialab.billing.results import (
 from medialab.billing.users import UserDirectory
 from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType, billable_type
+from medialab.metrics import LEDGER_DRIFT
 from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class BillingService(UserDirectory):
     ) -> None:
         super().__init__(sessions, settings)
         self.cache = cache
+        # Users whose cache missed a commit while Redis did not answer (see _resync_soon).
+        self._cache_behind: set[int] = set()
 
     @property
     def price(self) -> int:
@@ -69,11 +72,11 @@ class BillingService(UserDirectory):
                 user_id, operation_id, self.price, self._settings.max_jobs_in_flight))
         except REDIS_DOWN:
             log.warning("redis unreachable: charging %s on SQL alone", operation_id)
-            return await self._sql_charge(user_id, kind, operation_id, task_id)
+            return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
         if answer.status == "busy":
             return TooManyInFlight(user_id, int(answer.values[2]), self._settings.max_jobs_in_flight)
         if answer.status == "insufficient":
-            return await self._confirm_refusal(user_id, kind, operation_id, task_id)
+            return await self._confirm_refusal(user_id, kind, operation_id, task_id, int(answer.values[0]))
         if answer.status == "replayed":
             return await self._sql_charge(user_id, kind, operation_id, task_id)
         free = answer.values[0] == "free"
@@ -83,7 +86,7 @@ class BillingService(UserDirectory):
                 user_id, kind, operation_id, task_id, free))
         except tx.OperationExists:
             # Charged before, its Redis marker gone: the undo also dropped its in-flight slot.
-            await self._best_effort(self.resync(user_id), operation_id)
+            await self._resync_soon(user_id)
             return await self._sql_charge(user_id, kind, operation_id, task_id)
         agrees = isinstance(result, Charged) and not result.replayed and result.paid_with_free == free
         if agrees:
@@ -91,7 +94,7 @@ class BillingService(UserDirectory):
         else:
             # SQL decided otherwise (the cache was stale): SQL's answer stands, the cache follows.
             await self._best_effort(self.cache.undo(user_id, step), operation_id)
-            await self._best_effort(self.resync(user_id), operation_id)
+            await self._resync_soon(user_id)
         return result
 
     async def _charge_in_sql(
@@ -123,15 +126,45 @@ class BillingService(UserDirectory):
             async with self._sessions() as session:
                 return await tx.replay(session, await tx.find_operation(session, operation_id))
 
-    async def _confirm_refusal(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
-        """Redis says no money: SQL has the last word (the cache may lag behind a top-up)."""
+    async def _charge_past_the_cache(
+        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None,
+    ) -> ChargeResult:
+        """SQL alone decides while Redis does not answer. A call that timed out may still have
+        run in Redis (its answer lost) or not at all: either way the cache must follow SQL, so
+        it is rebuilt as soon as Redis answers again (here, or by the reconciler's next pass)."""
+        result = await self._sql_charge(user_id, kind, operation_id, task_id)
+        if isinstance(result, Charged) and not result.replayed:
+            await self._resync_soon(user_id)
+        return result
+
+    async def _confirm_refusal(
+        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, cached_balance: int,
+    ) -> ChargeResult:
+        """Redis says no money: SQL has the last word when the cache lags behind it (a top-up
+        that could not reach Redis). Reservations on their way to SQL are no lag: the money they
+        hold is spoken for, so SQL's numbers count them as taken before deciding (without this,
+        every refusal under a user's concurrent charges reloaded the cache and charged again)."""
         async with self._sessions() as session:
+            # In flight first: an operation committed between the two reads is then counted as
+            # on its way AND taken from the balance, never as neither (which looks like a lag).
+            in_flight = await tx.in_flight_ids(session, user_id)
             balance, free, _, _ = await tx.snapshot(session, user_id)
-        if free > 0 or balance >= self.price:
+        try:
+            cached = await self.cache.snapshot(user_id)  # type: ignore[union-attr]
+        except REDIS_DOWN:
+            log.warning("redis unreachable: charging %s on SQL alone", operation_id)
+            return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
+        # Counted as paid and as free both: a lag is claimed only when it is certain.
+        on_the_way = len(cached.in_flight - set(in_flight)) if cached is not None else 0
+        if free - on_the_way > 0 or balance - on_the_way * self.price >= self.price:
             log.warning("cache of user %s refused a charge SQL can pay: resyncing", user_id)
-            await self.resync(user_id)
+            try:
+                await self.resync(user_id)
+            except REDIS_DOWN:
+                log.warning("redis unreachable: charging %s on SQL alone", operation_id)
+                return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
             return await self.charge_operation(user_id, kind, task_id, operation_id)
-        return InsufficientFunds(user_id, balance, self.price)
+        return InsufficientFunds(user_id, min(balance, cached_balance), self.price)
 
     @counted_refund
     async def refund_operation(self, operation_id: str, reason: str | None = None, actor: str | None = None) -> RefundResult:
@@ -214,7 +247,7 @@ class BillingService(UserDirectory):
             await self._best_effort(self.cache.undo(user_id, step), step.member)  # type: ignore[union-attr]
         elif changed and self.cache is not None:
             # SQL changed while Redis had nothing to change (it was down, or out of step).
-            await self._best_effort(self.resync(user_id), f"user {user_id}")
+            await self._resync_soon(user_id)
 
     async def _confirm(self, user_id: int, step: Step, version: int) -> None:
         await self._best_effort(self.cache.confirm(user_id, step, version), step.member)  # type: ignore[union-attr]
@@ -228,8 +261,21 @@ class BillingService(UserDirectory):
         except REDIS_DOWN:
             log.warning("redis unreachable: the cache will catch up on %s", what)
 
+    async def _resync_soon(self, user_id: int) -> None:
+        """The cache must follow a commit it did not see: rebuilt now, or else before this
+        process's next script for the user (and by the reconciler's next pass in any case)."""
+        try:
+            await self.resync(user_id)
+            self._cache_behind.discard(user_id)
+        except REDIS_DOWN:
+            self._cache_behind.add(user_id)
+            log.warning("redis unreachable: the cache will catch up on user %s", user_id)
+
     async def _with_cache(self, user_id: int, call) -> Answer:  # type: ignore[no-untyped-def]
         """Runs a script; when the user's counters are not cached, loads them and runs it again."""
+        if user_id in self._cache_behind:
+            await self.resync(user_id)
+            self._cache_behind.discard(user_id)
         for _ in range(5):
             answer: Answer = await call()
             if answer.status != "cache_missing":
@@ -243,8 +289,13 @@ class BillingService(UserDirectory):
         A forced reload notes the cache's seq before reading SQL and writes only if no Redis
         step (reserve, confirm, …) moved it since: such a step may hold a commit the snapshot
         has not seen. Without an expected seq it reads again until its write lands.
+
+        Every version the cache holds was committed in SQL before Redis saw it, so a snapshot
+        read after a "stale" answer that is still older than that version means SQL lost
+        commits (a backup restored, a replica promoted): SQL wins and replaces the cache.
         """
         assert self.cache is not None
+        committed_before: int | None = None
         for _ in range(20):
             seq = expected_seq
             if force and seq is None:
@@ -252,9 +303,18 @@ class BillingService(UserDirectory):
                 seq = cached.seq if cached is not None else None
             async with self._sessions() as session:
                 balance, free, version, in_flight = await tx.snapshot(session, user_id)
+            sql_behind = committed_before is not None and version < committed_before
+            if sql_behind:
+                LEDGER_DRIFT.inc(field="sql_behind")
+                log.error("SQL is behind the cache for user %s (SQL at version %s, the cache saw %s): "
+                          "a restored backup? SQL wins, the cache is rebuilt from it", user_id, version,
+                          committed_before)
             answer = await self.cache.load(user_id, balance, free, version, in_flight,
-                                           force=force, expected_seq=seq)
-            if answer.status == "stale" or (answer.status == "moved" and expected_seq is None):
+                                           force=force, expected_seq=seq, sql_behind=sql_behind)
+            if answer.status == "stale":
+                committed_before = int(answer.values[0])
+                continue
+            if answer.status == "moved" and expected_seq is None:
                 continue
             return answer.status
         raise RuntimeError(f"the cache of user {user_id} could not be loaded from SQL")

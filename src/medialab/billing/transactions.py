@@ -215,11 +215,15 @@ async def snapshot(session: AsyncSession, user_id: int) -> tuple[int, int, int, 
         raise UnknownUser(f"no user with id {user_id}")
     # Jobs in flight may be read a moment later: the in-flight set is a set, so an operation
     # committed in between is added once whichever of load or confirm sees it first.
-    in_flight = (await session.execute(
+    return row.balance, row.free_operations_left, row.version, await in_flight_ids(session, user_id)
+
+
+async def in_flight_ids(session: AsyncSession, user_id: int) -> list[str]:
+    """The operations of the user whose jobs are queued or running (each holds a slot)."""
+    return list((await session.execute(
         select(Operation.id).where(
             Operation.user_id == user_id,
             Operation.status.in_(HOLDING_STATUSES),
             Operation.job_state.in_(IN_FLIGHT_STATES),
         )
-    )).scalars().all()
-    return row.balance, row.free_operations_left, row.version, list(in_flight)
+    )).scalars().all())

@@ -1,25 +1,29 @@
 -- Fill a user's cache from an SQL snapshot.
 -- KEYS: acct, inflight, pending, floor
 -- ARGV: balance, free, version, force ("1" replaces an existing cache), expected_seq ("" = any),
---       ttl, then the ids of the operations in flight.
+--       ttl, sql_behind ("1": the caller proved SQL lost commits the cache holds, a backup restored
+--       or a replica promoted; SQL is the system of record, so its older version replaces the
+--       cache and its floor), then the ids of the operations in flight.
 -- Answers {"loaded"} | {"exists"} | {"stale", floor} | {"moved"}.
 local acct, inflight, pending, floor = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local version = tonumber(ARGV[3])
+local sql_behind = ARGV[7] == '1'
 if redis.call('EXISTS', acct) == 1 then
   if ARGV[4] ~= '1' then return {'exists'} end
   -- A repair: refuse when a reservation happened since the caller looked (seq moved on).
   if ARGV[5] ~= '' and redis.call('HGET', acct, 'seq') ~= ARGV[5] then return {'moved'} end
   -- seq restarts at 0 on each load, so it can match by chance: never go back to an older version.
   local cached = tonumber(redis.call('HGET', acct, 'ver') or '0')
-  if version < cached then return {'stale', cached} end
+  if version < cached and not sql_behind then return {'stale', cached} end
 end
 -- A committed SQL change that could not reach the cache (it was missing) raised the floor;
 -- a snapshot older than that would silently drop it.
 local f = tonumber(redis.call('GET', floor) or '0')
-if version < f then return {'stale', f} end
+if version < f and not sql_behind then return {'stale', f} end
 redis.call('DEL', acct, inflight, pending)
+if sql_behind then redis.call('DEL', floor) end
 redis.call('HSET', acct, 'bal', ARGV[1], 'free', ARGV[2], 'ver', version, 'seq', 0)
-for i = 7, #ARGV do redis.call('SADD', inflight, ARGV[i]) end
+for i = 8, #ARGV do redis.call('SADD', inflight, ARGV[i]) end
 redis.call('EXPIRE', acct, ARGV[6])
 redis.call('EXPIRE', inflight, ARGV[6])
 return {'loaded'}

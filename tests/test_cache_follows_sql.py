@@ -1,0 +1,149 @@
+"""The cache follows SQL after the two things that set it apart in the flush-under-load runs
+(tests/test_reservations_processes.py, scripts/flush_drift.py):
+
+- a Redis call that timed out (its answer lost, or never run) while SQL charged alone: the
+  cache had the charge missing until the reconciler's next pass;
+- a refusal while the user's other reservations were on their way to SQL: it reloaded the cache
+  (dropping their pending steps) and charged again, a storm of reloads under a user's burst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from conftest import REDIS_TEST_URL
+from medialab.billing import transactions as tx
+from medialab.billing.cache import BalanceCache, Step
+from medialab.billing.results import Charged, InsufficientFunds
+from medialab.billing.service import BillingService
+from medialab.db.redis import redis_client
+from medialab.domain.operations import OperationType
+from medialab.settings import Settings
+
+PRICE = 1000
+TIMEOUT = 0.3
+
+
+class PausableRedis:
+    """A TCP proxy to the test Redis that can stop answering: while paused, what clients send
+    is read and dropped and nothing comes back (a stalled server); connections made after
+    `resume()` are forwarded again (redis-py drops a connection whose call timed out)."""
+
+    def __init__(self, upstream: str) -> None:
+        self._host, port_db = upstream.removeprefix("redis://").split(":", 1)
+        port, _, self._db = port_db.partition("/")
+        self._port = int(port)
+        self.paused = False
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.url = ""
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/{self._db or 0}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.paused:
+            while await reader.read(65536):
+                pass
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
+        both = [asyncio.ensure_future(self._pipe(reader, up_writer, upstream=True)),
+                asyncio.ensure_future(self._pipe(up_reader, writer, upstream=False))]
+        await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
+        for task in both:
+            task.cancel()
+        writer.close()
+        up_writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: bool) -> None:
+        while chunk := await reader.read(65536):
+            if not upstream and self.paused:
+                continue  # the answer is lost on its way back
+            writer.write(chunk)
+            await writer.drain()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+
+
+@pytest.fixture
+async def pausable() -> AsyncIterator[PausableRedis]:
+    proxy = PausableRedis(REDIS_TEST_URL)
+    await proxy.start()
+    yield proxy
+    await proxy.stop()
+
+
+async def sql_numbers(sessions: async_sessionmaker[AsyncSession], user_id: int) -> tuple[int, int, frozenset[str]]:
+    async with sessions() as session:
+        balance, free, _, in_flight = await tx.snapshot(session, user_id)
+    return balance, free, frozenset(in_flight)
+
+
+async def cache_numbers(redis: Redis, user_id: int) -> tuple[int, int, frozenset[str]]:
+    cached = await BalanceCache(redis).snapshot(user_id)
+    assert cached is not None and cached.pending == ()
+    return cached.balance, cached.free, cached.in_flight
+
+
+@pytest.mark.parametrize("lost", ["answer", "call"])
+async def test_a_charge_made_on_sql_alone_reaches_the_cache_when_redis_answers_again(
+    lost: str, sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+    pausable: PausableRedis,
+) -> None:
+    client = redis_client(pausable.url, timeout=TIMEOUT)
+    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10), BalanceCache(client))
+    try:
+        user = await billing.get_or_create_user(1)
+        await billing.add_balance(user.user_id, 3 * PRICE, "topup-1")
+        pausable.paused = True
+        if lost == "call":  # the connection is taken while paused: the script never runs
+            await client.connection_pool.disconnect()
+        alone = await billing.charge_operation(user.user_id, "generate")
+        pausable.paused = False
+
+        assert isinstance(alone, Charged) and alone.balance == 2 * PRICE  # SQL decided alone
+        after = await billing.charge_operation(user.user_id, "generate")
+        assert isinstance(after, Charged) and after.balance == PRICE
+        assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
+        assert (await cache_numbers(redis, user.user_id))[2] == {alone.operation_id, after.operation_id}
+        last = await billing.charge_operation(user.user_id, "generate")
+        assert isinstance(last, Charged) and last.balance == 0
+        assert isinstance(await billing.charge_operation(user.user_id, "generate"), InsufficientFunds)
+    finally:
+        await client.aclose()
+
+
+async def test_a_refusal_behind_reservations_on_their_way_to_sql_leaves_them_alone(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+) -> None:
+    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0), BalanceCache(redis))
+    user = await billing.get_or_create_user(1)
+    await billing.add_balance(user.user_id, PRICE, "topup-1")
+    assert billing.cache is not None
+    # Another process reserved the last price in Redis; its SQL commit is still on its way.
+    taken = await billing.cache.reserve(user.user_id, "on-its-way", PRICE, 10)
+    assert taken.status == "reserved"
+
+    refused = await billing.charge_operation(user.user_id, "generate")
+
+    assert isinstance(refused, InsufficientFunds) and refused.balance == 0
+    cached = await billing.cache.snapshot(user.user_id)
+    assert cached is not None
+    # Not reloaded: the reservation's pending step and its money are still in the cache...
+    assert [m for m, _ in cached.pending] == ["op:on-its-way"] and cached.balance == 0
+    # ...so its commit is confirmed as the cache already counted it.
+    charged, version = await tx.charge_as_cached(
+        billing._engine, user.user_id, OperationType.GENERATE, "on-its-way", PRICE, None, False)  # noqa: SLF001
+    assert isinstance(charged, Charged)
+    assert (await billing.cache.confirm(user.user_id, Step.reservation(user.user_id, "on-its-way", False, PRICE),
+                                        version)).status == "confirmed"
+    assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
