@@ -121,7 +121,7 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.admin import report
     from medialab.services import Services
 
-    async def run() -> list[str]:
+    async def run() -> int:
         services = await Services.open(settings)
         try:
             if services.payments.client is None:

@@ -19,8 +19,9 @@ async def sweep_payments(ctx: dict[str, Any]) -> dict[str, Any]:
     as the webhook (`medialab sweep` runs the same at once)."""
     services: Services = ctx["services"]
     report = await services.payments.sweep()
-    if report.trouble:
-        log.error("payment sweep: %d payment(s) or refund(s) could not be settled now (see above)", report.trouble)
+    failed = report.failed + report.refunds.failed
+    if failed:
+        log.error("payment sweep: %d payment(s) or refund(s) failed to settle (see the errors above)", failed)
     refunds = report.refunds
     if report.checked or report.closed_unanswered or report.finished_unanswered or refunds.outcomes:
         log.info("payment sweep: %d checked %s, %d undecided, %d unanswered creates finished, %d closed; "
