@@ -115,6 +115,30 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _sweep(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from medialab.admin import report
+    from medialab.services import Services
+
+    async def run() -> int:
+        services = await Services.open(settings)
+        try:
+            if services.payments.client is None:
+                raise CommandError("YooKassa is not configured: set YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY")
+            # Every open payment, however young: an operator runs this after an outage.
+            swept = await services.payments.sweep(older_than=timedelta(0), batch=None)
+        finally:
+            await services.close()
+        print("\n".join(report.sweep_lines(swept)))
+        if swept.trouble:
+            raise CommandError(f"{swept.trouble} payment(s) or refund(s) could not be settled now (see the log); "
+                               "run it again later")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.bot.registration import RegistrationError, register_webhook
 
@@ -186,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     reconcile = commands.add_parser("reconcile", help="check the ledger and repair the Redis cache from SQL")
     reconcile.add_argument("--no-repair", action="store_true", help="only report")
     reconcile.set_defaults(run=_reconcile)
+
+    sweep = commands.add_parser("sweep", help="the payment sweep at once: every open payment, refunds made in YooKassa")
+    sweep.set_defaults(run=_sweep)
 
     set_webhook = commands.add_parser("set-webhook", help="register TELEGRAM_WEBHOOK_URL with Telegram")
     set_webhook.set_defaults(run=_set_webhook)

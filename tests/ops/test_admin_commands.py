@@ -27,8 +27,9 @@ MEDIALAB = str(Path(sys.executable).parent / "medialab")
 ACTOR = f"cli:{getpass.getuser()}"
 
 
-def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "DATABASE_URL": database_url}
+def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
     environ.pop("REDIS_URL", None)
     if redis_url is not None:
         environ["REDIS_URL"] = redis_url
@@ -37,8 +38,8 @@ def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL) -
 
 
 async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-                   ) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url)
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env)
 
 
 @pytest.fixture

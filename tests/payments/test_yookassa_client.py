@@ -8,6 +8,8 @@ import logging
 import re
 import traceback
 import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import msgspec
 import pytest
@@ -20,6 +22,7 @@ from medialab.payments.yookassa_api import (
     ReceiptItem,
     YooKassaError,
     YooKassaUnavailable,
+    api_timestamp,
 )
 from medialab.payments.yookassa_client import YooKassaClient
 from medialab.sandbox.yookassa import YooKassaSandbox
@@ -182,6 +185,25 @@ async def test_full_and_partial_refunds(client: YooKassaClient, sandbox: YooKass
     await client.create_refund(payment.id, 6_000, "RUB", "refund-3")
     settled = await client.get_payment(payment.id)
     assert (settled.refunded_kopecks, settled.refundable) == (10_000, False)
+
+
+async def test_refund_pages_follow_the_cursor_through_the_whole_list(
+    client: YooKassaClient, sandbox: YooKassaSandbox
+) -> None:
+    payment = await create_topup(client)
+    sandbox.succeed(payment.id)
+    start = datetime.now(UTC)
+    made = [sandbox.refund_in_dashboard(payment.id, 10, start + timedelta(seconds=n))["id"] for n in range(150)]
+    sandbox.requests.clear()
+
+    pages = [page async for page in client.refund_pages(created_at_gte=start + timedelta(seconds=20))]
+
+    assert [refund.id for page in pages for refund in page] == made[:19:-1]  # newest first
+    assert all(refund.status == "succeeded" and refund.created for page in pages for refund in page)
+    first, second = (parse_qs(request.query) for request in sandbox.requests)
+    assert first == {"limit": ["100"], "created_at.gte": [api_timestamp(start + timedelta(seconds=20))]}
+    assert second.keys() == {"limit", "created_at.gte", "cursor"}
+    assert [refund.id async for page in client.refund_pages(payment_id=payment.id) for refund in page] == made[::-1]
 
 
 async def test_the_secret_never_shows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -190,6 +191,43 @@ async def test_notification_shape_and_delivery(
         msgspec.json.encode(sandbox.refund_notification(refund.id)), type=Notification
     )
     assert refunded.event == "refund.succeeded" and refunded.refund() == refund
+
+
+async def test_the_list_of_refunds_pages_newest_first_with_yookassas_filters(
+    client: YooKassaClient, raw_api: httpx.AsyncClient, sandbox: YooKassaSandbox
+) -> None:
+    paid = [await create_topup(client, key) for key in ("one", "two")]
+    for payment in paid:
+        sandbox.succeed(payment.id)
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    made = [sandbox.refund_in_dashboard(paid[n % 2].id, 1_000, start + timedelta(minutes=n)) for n in range(5)]
+    newest_first = [refund["id"] for refund in reversed(made)]
+
+    async def ids(**query: str) -> list[str]:
+        answer = await raw_api.get("/refunds", params=query)
+        assert answer.status_code == 200, answer.text
+        return [refund["id"] for refund in answer.json()["items"]]
+
+    first = (await raw_api.get("/refunds", params={"limit": "2"})).json()
+    assert first == {"type": "list", "items": list(reversed(made))[:2], "next_cursor": first["next_cursor"]}
+    pages, cursor = [first], first["next_cursor"]
+    while cursor:
+        pages.append((await raw_api.get("/refunds", params={"limit": "2", "cursor": cursor})).json())
+        cursor = pages[-1].get("next_cursor")
+    assert [refund["id"] for page in pages for refund in page["items"]] == newest_first
+    assert "next_cursor" not in pages[-1] and len(pages) == 3
+
+    assert await ids() == newest_first  # 10 by default
+    assert await ids(**{"created_at.gte": "2026-11-24T10:02:00.000Z"}) == newest_first[:3]
+    assert await ids(**{"created_at.gt": "2026-11-24T10:02:00.000Z"}) == newest_first[:2]
+    assert await ids(**{"created_at.lt": "2026-11-24T10:02:00.000Z"}) == newest_first[3:]
+    assert await ids(payment_id=paid[1].id) == [made[3]["id"], made[1]["id"]]
+    for query, parameter in (({"limit": "0"}, "limit"), ({"limit": "101"}, "limit"), ({"limit": "ten"}, "limit"),
+                             ({"created_at.gte": "yesterday"}, "created_at.gte"), ({"cursor": "??"}, "cursor"),
+                             ({"amount": "10.00"}, "amount")):
+        refused = await raw_api.get("/refunds", params=query)
+        assert (refused.status_code, refused.json()["code"], refused.json()["parameter"]) == (
+            400, "invalid_request", parameter)
 
 
 async def test_another_process_can_drive_it_over_http(

@@ -10,6 +10,7 @@ from medialab.domain.money import format_rub
 if TYPE_CHECKING:
     from medialab.admin.service import Account, Books, Grant
     from medialab.billing.results import RefundResult
+    from medialab.payments.sweeper import SweepReport
     from medialab.payments.stars_refund import StarsRefund
 
 
@@ -89,3 +90,26 @@ def reconcile_summary(books: Books) -> str:
     ledger = "ok" if not books.ledger else f"{len(books.ledger)} drift(s)"
     return (f"checked {cache.users_checked} cached user(s){busy}: {len(cache.drifts)} cache drift(s) "
             f"in {drifted} user(s), {outcome}; ledger: {ledger}")
+
+
+# What each settlement outcome means to an operator reading `medialab sweep`.
+_SWEEP_OUTCOMES = {
+    "credited": "credited", "debited": "taken back", "done_before": "done before", "canceled": "canceled",
+    "pending": "still pending", "unknown": "not ours", "rejected": "rejected (see the security log)",
+}
+
+
+def _outcomes(outcomes: dict[str, int]) -> str:
+    return ", ".join(f"{count} {_SWEEP_OUTCOMES.get(name, name)}" for name, count in sorted(outcomes.items())) or "none"
+
+
+def sweep_lines(report: SweepReport) -> list[str]:
+    refunds = report.refunds
+    since = f"since {_time(refunds.since)} UTC" if refunds.since else "(no YooKassa payment yet: none listed)"
+    return [
+        f"payments: {report.checked} open checked: {_outcomes(report.outcomes)}; "
+        f"{report.undecided} undecided, {report.failed} failed",
+        f"creates without an answer: {report.finished_unanswered} finished, {report.closed_unanswered} closed",
+        f"refunds {since}: {refunds.checked} listed: {_outcomes(refunds.outcomes)}; "
+        f"{refunds.undecided} undecided, {refunds.failed} failed",
+    ]

@@ -6,7 +6,7 @@ and every entry's sign is checked against its kind.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,6 +47,12 @@ OPERATION_STATUSES = ("free", "charged", "refunded", "failed")
 JOB_STATES = ("queued", "running", "delivered", "failed")
 PAYMENT_STATUSES = ("pending", "waiting_for_capture", "succeeded", "canceled", "refunded")
 LEDGER_KINDS = ("topup", "charge", "refund", "grant", "chargeback")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment as an aware datetime: SQLite keeps no zone and hands back naive
+    datetimes; everything stored is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -197,4 +203,18 @@ class PaymentNotification(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class SweepMark(Base):
+    """How far a sweeper that walks a provider's list has come (e.g. YooKassa's refunds): the
+    next pass starts from here, a little earlier, instead of from the beginning."""
+
+    __tablename__ = "sweep_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Everything created before this moment was applied (in the provider's clock, UTC).
+    mark: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
     )

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.transactions import HOLDING_STATUSES, IN_FLIGHT_STATES
-from medialab.db.models import Operation, User
+from medialab.db.models import Operation, User, as_utc
 from medialab.domain.operations import JobState
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -35,11 +35,6 @@ class Recipient(NamedTuple):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite keeps no zone and hands back naive datetimes; everything stored here is UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _holding_and_in_flight(operation_id: str):  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import msgspec
 from arq import cron
 
 from medialab.services import Services
@@ -14,18 +15,20 @@ log = logging.getLogger(__name__)
 
 async def sweep_payments(ctx: dict[str, Any]) -> dict[str, Any]:
     """Every 5 minutes: asks YooKassa about payments still open 15 minutes after they were made,
-    and settles them through the same settlement as the webhook."""
+    and about refunds made since the last pass, and settles them through the same settlement
+    as the webhook (`medialab sweep` runs the same at once)."""
     services: Services = ctx["services"]
     report = await services.payments.sweep()
-    if report.failed:
-        log.error("payment sweep: %d payment(s) failed to settle (see the errors above)", report.failed)
-    if report.checked or report.closed_unanswered or report.finished_unanswered:
-        log.info("payment sweep: %d checked %s, %d undecided, %d unanswered creates finished, %d closed",
-                 report.checked, report.outcomes, report.undecided, report.finished_unanswered,
-                 report.closed_unanswered)
-    return {"checked": report.checked, "outcomes": report.outcomes, "undecided": report.undecided,
-            "finished_unanswered": report.finished_unanswered, "closed_unanswered": report.closed_unanswered,
-            "failed": report.failed}
+    failed = report.failed + report.refunds.failed
+    if failed:
+        log.error("payment sweep: %d payment(s) or refund(s) failed to settle (see the errors above)", failed)
+    refunds = report.refunds
+    if report.checked or report.closed_unanswered or report.finished_unanswered or refunds.outcomes:
+        log.info("payment sweep: %d checked %s, %d undecided, %d unanswered creates finished, %d closed; "
+                 "refunds since %s: %d listed %s", report.checked, report.outcomes, report.undecided,
+                 report.finished_unanswered, report.closed_unanswered, refunds.since, refunds.checked,
+                 refunds.outcomes)
+    return msgspec.to_builtins(report)  # type: ignore[no-any-return]
 
 
 # unique: one sweep at a time across workers; the settlement is idempotent in any case.

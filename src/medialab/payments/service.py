@@ -22,6 +22,7 @@ from medialab.domain.ledger import PaymentStatus
 from medialab.domain.money import rubles
 from medialab.payments import store
 from medialab.payments.notifications import Notification, handle_notification
+from medialab.payments.refund_sweeper import sweep_refunds
 from medialab.payments.settlement import Outcome, Settlement
 from medialab.payments.sweeper import BATCH as SWEEP_BATCH
 from medialab.payments.sweeper import KEY_LIFETIME, SWEEP_AFTER, SweepReport, sweep_open_payments
@@ -137,7 +138,9 @@ class PaymentService:
             await store.attach(session, payment_id, created.id, msgspec.to_builtins(created))
         return created
 
-    async def finish_unanswered(self, now: datetime | None = None) -> tuple[int, int]:
+    async def finish_unanswered(
+        self, now: datetime | None = None, older_than: timedelta = SWEEP_AFTER
+    ) -> tuple[int, int]:
         """Repeats the creates that got no answer (a deadline, YooKassa away) under their keys,
         so each ends attached to the one payment YooKassa made of it, or closed if it refused:
         (finished, still undecided)."""
@@ -145,7 +148,7 @@ class PaymentService:
             return 0, 0
         now = now or datetime.now(UTC)
         async with self._sessions() as session:
-            rows = await store.unanswered_between(session, now - KEY_LIFETIME, now - SWEEP_AFTER, SWEEP_BATCH)
+            rows = await store.unanswered_between(session, now - KEY_LIFETIME, now - older_than, SWEEP_BATCH)
         finished = undecided = 0
         for payment, telegram_id in rows:
             try:
@@ -191,13 +194,18 @@ class PaymentService:
         be asked (the webhook then answers 5xx so that YooKassa delivers it again)."""
         return await handle_notification(self._sessions, self.settlement, notification, source_ip)
 
-    async def sweep(self, now: datetime | None = None) -> SweepReport:
-        """Finishes creates that got no answer, then settles payments still open 15 minutes
-        after they were made (lost notifications)."""
-        finished, undecided = await self.finish_unanswered(now)
-        report = await sweep_open_payments(self._sessions, self.settlement, now)
+    async def sweep(
+        self, now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int | None = SWEEP_BATCH
+    ) -> SweepReport:
+        """The payment sweep (the worker's cron, and `medialab sweep` over every open payment):
+        finishes creates that got no answer, settles payments still open `older_than` after
+        they were made (lost notifications), then applies the refunds made in YooKassa since
+        the last pass (lost refund.succeeded)."""
+        finished, undecided = await self.finish_unanswered(now, older_than)
+        report = await sweep_open_payments(self._sessions, self.settlement, now, older_than, batch)
         report.finished_unanswered = finished
         report.undecided += undecided
+        report.refunds = await sweep_refunds(self._sessions, self.settlement, self.client)
         return report
 
     async def aclose(self) -> None:

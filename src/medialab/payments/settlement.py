@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import TypeVar
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from medialab.billing.results import CreditResult
 from medialab.billing.service import BillingService
 from medialab.bot.notifier import Notifier
 from medialab.db.models import Payment as PaymentRow
@@ -87,6 +88,11 @@ class Settlement:
         """Takes a succeeded refund off the balance once (it may go below zero)."""
         return _counted(await self._settle_refund(refund_id))
 
+    async def settle_listed_refund(self, refund: Refund) -> Outcome:
+        """The same for a refund as YooKassa's list of refunds showed it (asked of the API
+        already: it is not asked for again)."""
+        return _counted(await self._apply_refund(refund))
+
     async def _settle_payment(self, provider_payment_id: str) -> Outcome:
         async with self._sessions() as session:
             row = await store.by_provider_id(session, provider_payment_id)
@@ -100,26 +106,38 @@ class Settlement:
 
     async def _settle_refund(self, refund_id: str) -> Outcome:
         refund = await self._ask(lambda client: client.get_refund(refund_id))
-        if refund is None or refund.status != "succeeded":
-            log.info("refund %s is not a succeeded refund in the API: ignored", refund_id)
-            return Outcome.PENDING if refund is not None else Outcome.UNKNOWN
+        if refund is None:
+            log.info("refund %s is not known to the API: ignored", refund_id)
+            return Outcome.UNKNOWN
+        return await self._apply_refund(refund)
+
+    async def _apply_refund(self, refund: Refund) -> Outcome:
+        if refund.status != "succeeded":
+            log.info("refund %s is %s, not succeeded: nothing to take back", refund.id, refund.status)
+            return Outcome.PENDING
         async with self._sessions() as session:
             row = await store.by_provider_id(session, refund.payment_id)
         if row is None:
-            log.info("refund %s is of payment %s, not ours: ignored", refund_id, refund.payment_id)
+            log.info("refund %s is of payment %s, not ours: ignored", refund.id, refund.payment_id)
             return Outcome.UNKNOWN
         payment = await self._ask(lambda client: client.get_payment(refund.payment_id))
         if payment is None:
             return self._reject(row, "the API does not know the refunded payment")
-        # The top-up is in the balance before its refund is taken off, whatever came first.
-        settled = await self._settle(row, payment)
+        if payment.status != PaymentStatus.SUCCEEDED:
+            return self._reject(row, f"refund {refund.id} of a payment that is {payment.status}")
+        # The top-up is in the balance before its refund is taken off, whatever came first:
+        # never a refund of money that was not credited.
+        taken_off: set[str] = set()
+        settled = await self._settle(row, payment, taken_off)
         if settled is Outcome.REJECTED:
             return settled
-        if refund.amount.currency != row.currency or refund.amount_kopecks > row.amount:
-            return self._reject(row, f"refund {refund.id} of {refund.amount} exceeds the payment")
-        return await self._debit(row, payment, refund)
+        debited = await self._debit(row, payment, refund)
+        if debited is None:
+            return Outcome.REJECTED
+        return Outcome.DEBITED if debited.credited or debited.idempotency_key in taken_off else Outcome.DONE_BEFORE
 
-    async def _settle(self, row: PaymentRow, payment: Payment) -> Outcome:
+    async def _settle(self, row: PaymentRow, payment: Payment, taken_off: set[str] | None = None) -> Outcome:
+        """`taken_off` collects the refunds taken off now, if the payment is credited net."""
         if payment.status == PaymentStatus.CANCELED:
             return await self._close(row, payment)
         if payment.status not in (PaymentStatus.WAITING_FOR_CAPTURE, PaymentStatus.SUCCEEDED):
@@ -138,7 +156,7 @@ class Settlement:
             payment = await self._capture(payment)
             if payment.status == PaymentStatus.CANCELED:
                 return await self._close(row, payment)
-        return await self._credit(row, payment)
+        return await self._credit(row, payment, set() if taken_off is None else taken_off)
 
     async def _close(self, row: PaymentRow, payment: Payment) -> Outcome:
         moved = await self._move(row, PaymentStatus.CANCELED, payment)
@@ -156,7 +174,7 @@ class Settlement:
             raise Undecided(f"YooKassa payment {payment.id} could not be captured yet")
         return captured
 
-    async def _credit(self, row: PaymentRow, payment: Payment) -> Outcome:
+    async def _credit(self, row: PaymentRow, payment: Payment, taken_off: set[str]) -> Outcome:
         result = await self._billing.add_balance(
             row.user_id, row.amount, payment.id, LedgerKind.TOPUP, payment_id=row.id,
             actor="yookassa", reason=f"YooKassa payment {payment.id}",
@@ -165,20 +183,48 @@ class Settlement:
         if not result.credited:
             return Outcome.DONE_BEFORE
         log.info("payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
-        await self._tell_user(row, result.balance)
+        debits = await self._take_off_refunds(row, payment)
+        taken_off.update(debit.idempotency_key for debit in debits)
+        credited = row.amount + sum(debit.amount for debit in debits)
+        if credited > 0:
+            await self._tell_user(row, credited, debits[-1].balance if debits else result.balance)
         return Outcome.CREDITED
 
-    async def _debit(self, row: PaymentRow, payment: Payment, refund: Refund) -> Outcome:
+    async def _take_off_refunds(self, row: PaymentRow, payment: Payment) -> list[CreditResult]:
+        """A payment refunded before it was credited is credited net: its refunds are taken off
+        right after the credit, each under the key refund.succeeded uses, so that whichever
+        comes first a refund is taken off once. Answers the debits made now. The API away, they
+        are left to their notifications and to the refund sweep, which lists every refund."""
+        if payment.refunded_kopecks == 0:
+            return []
+        try:
+            refunds = await self._ask(lambda client: _all(client.refund_pages(payment_id=payment.id)))
+        except Undecided as exc:
+            log.warning("payment %s: its refunds are left to the refund sweep: %s", row.id, exc)
+            return []
+        debits = []
+        for refund in reversed(refunds or []):  # listed newest first; the ledger reads in order
+            if refund.status == "succeeded" and refund.payment_id == payment.id:
+                debited = await self._debit(row, payment, refund)
+                if debited is not None and debited.credited:
+                    debits.append(debited)
+        return debits
+
+    async def _debit(self, row: PaymentRow, payment: Payment, refund: Refund) -> CreditResult | None:
+        """Takes a succeeded refund off once; None (and a security warning) when it is not one
+        of this payment's."""
+        if refund.amount.currency != row.currency or refund.amount_kopecks > row.amount:
+            self._reject(row, f"refund {refund.id} of {refund.amount} exceeds the payment")
+            return None
         result = await self._billing.add_balance(
             row.user_id, -refund.amount_kopecks, chargeback_key(refund.id), LedgerKind.CHARGEBACK,
             payment_id=row.id, actor="yookassa", reason=f"YooKassa refund {refund.id}",
         )
         if payment.refunded_kopecks >= row.amount:
             await self._move(row, PaymentStatus.REFUNDED, payment)
-        if not result.credited:
-            return Outcome.DONE_BEFORE
-        log.info("refund %s of payment %s: %s kopecks taken back", refund.id, row.id, refund.amount_kopecks)
-        return Outcome.DEBITED
+        if result.credited:
+            log.info("refund %s of payment %s: %s kopecks taken back", refund.id, row.id, refund.amount_kopecks)
+        return result
 
     async def _mismatch(self, row: PaymentRow, payment: Payment) -> str | None:
         async with self._sessions() as session:
@@ -197,13 +243,13 @@ class Settlement:
         async with self._sessions.begin() as session:
             return await store.move_status(session, row.id, status, msgspec.to_builtins(payment))
 
-    async def _tell_user(self, row: PaymentRow, balance: int) -> None:
+    async def _tell_user(self, row: PaymentRow, amount: int, balance: int) -> None:
         """The credit stands whatever happens here: a message that cannot go is only logged."""
         try:
             async with self._sessions() as session:
                 telegram_id, language = await store.owner(session, row.user_id)
             await asyncio.wait_for(
-                self._notifier.topup_credited(telegram_id, language, row.amount, balance),
+                self._notifier.topup_credited(telegram_id, language, amount, balance),
                 NOTIFY_TIMEOUT_SECONDS,
             )
         except Exception as exc:  # noqa: BLE001 - the user is told by /balance instead
@@ -224,3 +270,7 @@ class Settlement:
             if exc.status == _NOT_FOUND:
                 return None
             raise Undecided(str(exc)) from None
+
+
+async def _all(pages: AsyncIterator[list[T]]) -> list[T]:
+    return [item async for page in pages for item in page]

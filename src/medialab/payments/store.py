@@ -113,7 +113,7 @@ async def keep_raw(session: AsyncSession, payment_id: int, raw: Any) -> None:
     await session.execute(update(Payment).where(Payment.id == payment_id).values(raw_data=raw))
 
 
-async def open_before(session: AsyncSession, before: datetime, limit: int) -> list[Payment]:
+async def open_before(session: AsyncSession, before: datetime, limit: int | None) -> list[Payment]:
     """Payments YooKassa knows of, made before `before` and still open; the one looked at
     longest ago first, so that payments the API keeps calling pending take turns."""
     query = (

@@ -16,6 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.payments import store
+from medialab.payments.refund_sweeper import RefundSweep
 from medialab.payments.settlement import Settlement, Undecided
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,21 @@ class SweepReport(msgspec.Struct):
     closed_unanswered: int = 0
     # Payments whose settlement failed unexpectedly (logged with the cause); the pass went on.
     failed: int = 0
+    # Refunds made in YooKassa since the last pass, applied once each.
+    refunds: RefundSweep = msgspec.field(default_factory=RefundSweep)
+
+    @property
+    def trouble(self) -> int:
+        """Payments and refunds that could not be settled now (undecided or failed)."""
+        return self.undecided + self.failed + self.refunds.undecided + self.refunds.failed
 
 
 async def sweep_open_payments(
     sessions: async_sessionmaker[AsyncSession], settlement: Settlement,
-    now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int = BATCH,
+    now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int | None = BATCH,
 ) -> SweepReport:
+    """Settles payments still open `older_than` after they were made, `batch` at most (None:
+    all of them)."""
     now = now or datetime.now(UTC)
     before = now - older_than
     report = SweepReport()

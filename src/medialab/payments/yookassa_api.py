@@ -7,11 +7,25 @@ requests are encoded with `omit_defaults` so that an unset optional field is not
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import msgspec
 
 from medialab.domain.money import Kopecks, amount_value, parse_amount_value
+
+
+def api_timestamp(moment: datetime) -> str:
+    """YooKassa's timestamps: UTC, milliseconds, a trailing Z (2026-11-24T10:51:18.139Z)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_api_timestamp(text: str) -> datetime:
+    """One of YooKassa's timestamps as an aware datetime; ValueError when it is none."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"a timestamp without a time zone: {text!r}")
+    return moment.astimezone(UTC)
 
 
 class PaymentStatus(StrEnum):
@@ -101,6 +115,23 @@ class Refund(msgspec.Struct):
     @property
     def amount_kopecks(self) -> Kopecks:
         return self.amount.kopecks
+
+    @property
+    def created(self) -> datetime | None:
+        """When YooKassa made the refund; None when the answer did not say (or said nonsense)."""
+        try:
+            return parse_api_timestamp(self.created_at) if self.created_at else None
+        except ValueError:
+            return None
+
+
+class RefundList(msgspec.Struct):
+    """One page of `GET /refunds`, newest first; `next_cursor` asks for the next (older) page
+    and is absent on the last one."""
+
+    items: list[Refund]
+    type: str = "list"
+    next_cursor: str | None = None
 
 
 class Notification(msgspec.Struct):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
@@ -27,9 +29,11 @@ from medialab.payments.yookassa_api import (
     PaymentRequest,
     Receipt,
     Refund,
+    RefundList,
     RefundRequest,
     YooKassaError,
     YooKassaUnavailable,
+    api_timestamp,
 )
 from medialab.payments.yookassa_limits import (
     DESCRIPTION_MAX_CHARS,
@@ -39,7 +43,9 @@ from medialab.payments.yookassa_limits import (
 
 logger = logging.getLogger(__name__)
 
-Answer = TypeVar("Answer", Payment, Refund)
+Answer = TypeVar("Answer", Payment, Refund, RefundList)
+# The most objects a list answers at once (YooKassa's limit).
+LIST_LIMIT = 100
 
 # Ids end up in the URL path; anything else (a "../" from a forged webhook body) is refused.
 _OBJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -141,6 +147,38 @@ class YooKassaClient:
         content = await self._call("GET", f"/refunds/{_object_id(refund_id)}", None, None)
         return _decode(content, Refund, "GET /refunds/{id}")
 
+    async def list_refunds(
+        self, *, created_at_gte: datetime | None = None, payment_id: str | None = None,
+        cursor: str | None = None, limit: int = LIST_LIMIT,
+    ) -> RefundList:
+        """One page of `GET /refunds`, newest first: those made since created_at_gte, or of
+        one payment; `cursor` is the previous page's `next_cursor`."""
+        if not 1 <= limit <= LIST_LIMIT:
+            raise ValueError(f"limit must be 1 to {LIST_LIMIT}, got {limit!r}")
+        params = {"limit": str(limit)}
+        if created_at_gte is not None:
+            params["created_at.gte"] = api_timestamp(created_at_gte)
+        if payment_id is not None:
+            params["payment_id"] = _object_id(payment_id)
+        if cursor is not None:
+            params["cursor"] = cursor
+        content = await self._call("GET", "/refunds", None, None, params)
+        return _decode(content, RefundList, "GET /refunds")
+
+    async def refund_pages(
+        self, *, created_at_gte: datetime | None = None, payment_id: str | None = None,
+    ) -> AsyncIterator[list[Refund]]:
+        """Every refund the filters select, a page at a time, following the cursors."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self.list_refunds(created_at_gte=created_at_gte, payment_id=payment_id, cursor=cursor)
+            yield page.items
+            if not page.next_cursor or page.next_cursor in seen:  # a cursor again would loop forever
+                return
+            cursor = page.next_cursor
+            seen.add(cursor)
+
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
@@ -166,7 +204,8 @@ class YooKassaClient:
         return _decode(content, answer, f"POST {path}")
 
     async def _call(
-        self, method: str, path: str, body: bytes | None, idempotence_key: str | None
+        self, method: str, path: str, body: bytes | None, idempotence_key: str | None,
+        params: dict[str, str] | None = None,
     ) -> bytes:
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -181,6 +220,7 @@ class YooKassaClient:
                     method,
                     self._api_url + path,
                     content=body,
+                    params=params,
                     headers=headers,
                     auth=self._auth,
                     timeout=self._timeout,

@@ -14,6 +14,7 @@ import hmac
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -21,10 +22,11 @@ import httpx
 import msgspec
 from litestar import Litestar
 
+from medialab.domain.money import parse_amount_value
 from medialab.payments.yookassa_limits import WireValueError, check_idempotence_key
 from medialab.sandbox.yookassa_http import build_app
 from medialab.sandbox.yookassa_state import YooKassaState
-from medialab.sandbox.yookassa_wire import ApiRefusal, Operation, WireObject
+from medialab.sandbox.yookassa_wire import ApiRefusal, Operation, WireObject, wire_amount
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]  # names in lower case
     body: bytes
+    query: str = ""  # the URL's query string, as sent
 
     @property
     def idempotence_key(self) -> str | None:
@@ -105,6 +108,22 @@ class YooKassaSandbox:
     def cancel(self, payment_id: str, reason: str = "expired_on_confirmation") -> WireObject:
         return copy.deepcopy(self.state.cancel(payment_id, reason))
 
+    def refund_in_dashboard(
+        self, payment_id: str, kopecks: int | None = None, created_at: datetime | None = None,
+        status: str = "succeeded",
+    ) -> WireObject:
+        """A refund the shop makes in YooKassa's dashboard (all that is left by default), made
+        at created_at (now by default), `pending` until `succeed_refund`: no API request of
+        ours, and no notification sent."""
+        payment = self.state.payment(payment_id)
+        currency = payment["amount"]["currency"]
+        left = parse_amount_value(payment["amount"]["value"]) - parse_amount_value(payment["refunded_amount"]["value"])
+        body = {"payment_id": payment_id, "amount": wire_amount(left if kopecks is None else kopecks, currency)}
+        return copy.deepcopy(self.state.create_refund(body, created_at or datetime.now(UTC), status))
+
+    def succeed_refund(self, refund_id: str) -> WireObject:
+        return copy.deepcopy(self.state.succeed_refund(refund_id))
+
     def notification(self, payment_id: str, event: str = "payment.succeeded") -> WireObject:
         """The body YooKassa POSTs to the webhook, with the payment as it is now."""
         return _notification(event, self.state.payment(payment_id))
@@ -146,11 +165,12 @@ class YooKassaSandbox:
         self.latency = seconds
 
     async def answer(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, operation: Operation
+        self, method: str, path: str, headers: dict[str, str], body: bytes, operation: Operation,
+        query: str = "",
     ) -> tuple[int, bytes]:
         """One API request from arrival to (status, body): faults, auth, idempotency.
         Header names must be in lower case."""
-        received = ReceivedRequest(method, path, headers, body)
+        received = ReceivedRequest(method, path, headers, body, query)
         self.requests.append(received)
         fault = self._faults.popleft() if self._faults else None
         if self.latency:

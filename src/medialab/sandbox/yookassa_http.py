@@ -33,7 +33,7 @@ def build_app(sandbox: YooKassaSandbox) -> Litestar:
     return Litestar(
         route_handlers=[
             create_payment, get_payment, capture_payment, cancel_payment, create_refund,
-            get_refund, checkout_page, checkout_pay, checkout_leave, control_payments,
+            list_refunds, get_refund, checkout_page, checkout_pay, checkout_leave, control_payments,
             control_succeed, control_wait_for_capture, control_cancel, control_notification,
             control_deliver, control_faults, control_requests,
         ],
@@ -49,7 +49,7 @@ async def _api(request: AnyRequest, call: StateCall) -> Response[bytes]:
     sandbox = _sandbox(request.app.state)
     status, answer = await sandbox.answer(
         request.method, request.url.path, headers, await request.body(),
-        lambda body: call(sandbox.state, body),
+        lambda body: call(sandbox.state, body), query=request.url.query,
     )
     return Response(answer, status_code=status, media_type=MediaType.JSON)
 
@@ -87,6 +87,12 @@ async def cancel_payment(request: AnyRequest, payment_id: FromPath[str]) -> Resp
 @post("/refunds")
 async def create_refund(request: AnyRequest) -> Response[bytes]:
     return await _api(request, lambda state, body: state.create_refund(body))
+
+
+@get("/refunds")
+async def list_refunds(request: AnyRequest) -> Response[bytes]:
+    query = dict(request.query_params.items())
+    return await _api(request, lambda state, _: state.list_refunds(query))
 
 
 @get("/refunds/{refund_id:str}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from medialab.payments.yookassa_limits import (
     WireValueError,
     check_metadata,
 )
+from medialab.sandbox.yookassa_lists import REFUND_FILTERS, page_of
 from medialab.sandbox.yookassa_wire import (
     ApiRefusal,
     WireObject,
@@ -109,7 +111,11 @@ class YooKassaState:
         self._in_status(payment_id, ("waiting_for_capture",), "canceled by the shop")
         return self.cancel(payment_id, "canceled_by_merchant", party="merchant")
 
-    def create_refund(self, body: Any) -> WireObject:
+    def create_refund(
+        self, body: Any, created_at: datetime | None = None, status: str = "succeeded"
+    ) -> WireObject:
+        """A refund through the API or, with created_at, one the shop made in its dashboard at
+        that moment; a `pending` one is counted in `refunded_amount` once it succeeds."""
         request = read_request(body, RefundRequest)
         payment = self.payments.get(request.payment_id)
         if payment is None or payment["status"] != "succeeded" or not payment["refundable"]:
@@ -118,19 +124,32 @@ class YooKassaState:
         currency = payment["amount"]["currency"]
         if request.amount.currency != currency:
             raise ApiRefusal(400, "differs from the payment's currency", "amount.currency")
-        refunded = parse_amount_value(payment["refunded_amount"]["value"]) + kopecks
-        total = parse_amount_value(payment["amount"]["value"])
-        if refunded > total:
+        pending = sum(parse_amount_value(r["amount"]["value"]) for r in self.refunds.values()
+                      if r["payment_id"] == request.payment_id and r["status"] == "pending")
+        if parse_amount_value(payment["refunded_amount"]["value"]) + pending + kopecks > _total(payment):
             raise ApiRefusal(400, "more than is left to refund", "amount.value")
-        payment["refunded_amount"] = wire_amount(refunded, currency)
-        payment["refundable"] = refunded < total
-        refund: WireObject = {"id": str(uuid.uuid4()), "status": "succeeded",
+        refund: WireObject = {"id": str(uuid.uuid4()), "status": "pending",
                               "amount": wire_amount(kopecks, currency),
-                              "created_at": timestamp(), "payment_id": request.payment_id}
+                              "created_at": timestamp(created_at), "payment_id": request.payment_id}
         if request.description is not None:
             refund["description"] = request.description
         self.refunds[refund["id"]] = refund
+        return self.succeed_refund(refund["id"]) if status == "succeeded" else refund
+
+    def succeed_refund(self, refund_id: str) -> WireObject:
+        refund = self.refund(refund_id)
+        if refund["status"] != "pending":
+            raise ApiRefusal(400, f"a {refund['status']} refund cannot succeed")
+        payment = self.payment(refund["payment_id"])
+        refunded = parse_amount_value(payment["refunded_amount"]["value"]) + parse_amount_value(refund["amount"]["value"])
+        payment["refunded_amount"] = wire_amount(refunded, payment["amount"]["currency"])
+        payment["refundable"] = refunded < _total(payment)
+        refund["status"] = "succeeded"
         return refund
+
+    def list_refunds(self, query: Mapping[str, str]) -> WireObject:
+        """`GET /refunds`: the refunds the filters select, newest first, a page of `limit`."""
+        return page_of(list(self.refunds.values()), query, REFUND_FILTERS)
 
     def pay(self, payment_id: str) -> WireObject:
         """What the payer's confirmation does, depending on the payment's `capture` flag."""
@@ -175,6 +194,10 @@ class YooKassaState:
         if amount.currency not in self.currencies:
             raise ApiRefusal(400, "currency not accepted by this shop", f"{parameter}.currency")
         return parse_amount_value(amount.value)
+
+
+def _total(payment: WireObject) -> Kopecks:
+    return parse_amount_value(payment["amount"]["value"])
 
 
 def _card(payment_id: str) -> WireObject:

@@ -13,7 +13,13 @@ from typing import Any, TypeVar
 import msgspec
 
 from medialab.domain.money import Kopecks, amount_value, parse_amount_value
-from medialab.payments.yookassa_api import CaptureRequest, PaymentRequest, Receipt, RefundRequest
+from medialab.payments.yookassa_api import (
+    CaptureRequest,
+    PaymentRequest,
+    Receipt,
+    RefundRequest,
+    api_timestamp,
+)
 
 Request = TypeVar("Request", PaymentRequest, CaptureRequest, RefundRequest)
 WireObject = dict[str, Any]
@@ -80,5 +86,4 @@ def wire_amount(kopecks: Kopecks, currency: str) -> WireObject:
 
 def timestamp(moment: datetime | None = None) -> str:
     """YooKassa's timestamps: UTC, milliseconds, a trailing Z."""
-    moment = moment or datetime.now(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return api_timestamp(moment or datetime.now(UTC))
