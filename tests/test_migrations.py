@@ -18,7 +18,8 @@ from medialab.db import migrate
 from medialab.db.engine import create_engine
 from medialab.db.models import Base
 
-TABLES = {"users", "balances", "payments", "operations", "ledger_entries", "payment_notifications"}
+TABLES = {"users", "balances", "payments", "operations", "ledger_entries", "payment_notifications",
+          "kept_results"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -44,7 +45,7 @@ async def tables(url: str) -> set[str]:
 async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     await migrate.run(empty_database)
     assert await tables(empty_database) == TABLES
-    assert await migrate.current_revision(empty_database) == "0005"
+    assert await migrate.current_revision(empty_database) == "0006"
     await migrate.run(empty_database, "downgrade", "base")
     assert await tables(empty_database) == set()
     assert await migrate.current_revision(empty_database) is None
