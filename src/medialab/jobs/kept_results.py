@@ -21,7 +21,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, distinct, or_, select, update
+from sqlalchemy import delete, or_, select, update
 
 from medialab.billing.keys import PREFIX
 from medialab.billing.transactions import HOLDING_STATUSES
@@ -93,7 +93,7 @@ async def mark_all_waiting(services: Services) -> int:
     """Puts every user with a kept result back into the Redis hint (after a flush, or a
     delivery that died between clearing it and sending); the number of users."""
     async with services.sessions() as session:
-        users = list((await session.execute(select(distinct(KeptResult.telegram_id)))).scalars())
+        users = list((await session.execute(select(KeptResult.telegram_id).distinct())).scalars())
     await _mark_waiting(services.redis, users)
     return len(users)
 
