@@ -40,13 +40,20 @@ WEBHOOK_REFUSALS = REGISTRY.counter(
 JOB_DURATION = REGISTRY.histogram(
     "medialab_job_duration_seconds", "Time from a generation job's start to its end, by operation type and outcome",
     ["operation_type", "outcome"])
-JOB_OUTCOMES = ("delivered", "refused", "failed", "timed_out", "lost", "retried", "skipped")
+JOB_OUTCOMES = ("delivered", "kept", "refused", "failed", "timed_out", "lost", "retried", "skipped")
 JOBS = REGISTRY.counter(
     "medialab_jobs_total",
-    "Generation job runs, by outcome: delivered, refused (the user blocked the bot), failed, timed_out, "
+    "Generation job runs, by outcome: delivered, kept (the user blocked the bot: the result waits for "
+    "them, nothing refunded), refused (add_text to a user who blocked the bot: dropped), failed, timed_out, "
     "lost (compensated by the sweeper), retried (to run again), skipped (finished before)",
     ["outcome"])
 declare(JOBS, "outcome", JOB_OUTCOMES)
+KEPT_RESULTS = REGISTRY.counter(
+    "medialab_kept_results_total",
+    "Results of users who could not be sent them, by event: kept (stored for their next message, "
+    "counted by the worker), delivered (sent when they wrote again, counted by the web process)",
+    ["event"])
+declare(KEPT_RESULTS, "event", ("kept", "delivered"))
 QUEUE_DEPTH = REGISTRY.gauge("medialab_queue_depth", "Jobs waiting in the arq queue, read at scrape time")
 SCRAPE_ERRORS = REGISTRY.counter(
     "medialab_scrape_errors_total", "Values /metrics could not read at scrape time, by source", ["source"])

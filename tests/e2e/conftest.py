@@ -3,15 +3,14 @@ the test's loop) on each test database and the test's Redis database."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
-from conftest import REDIS_TEST_URL
+from conftest import REDIS_TEST_URL, wait_until  # noqa: F401 (test modules take it from here)
 from medialab.db.models import LedgerEntry, Operation
 from medialab.demo.books import books_problem, wait_until_settled
 from medialab.demo.stack import System, running_system
@@ -33,15 +32,6 @@ async def services(system: System) -> AsyncIterator[Services]:
     # Whatever a test did, the books must balance and nothing may be left half done.
     assert await books_problem(opened.sessions) is None
     await opened.close()
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 30.0) -> None:
-    try:
-        async with asyncio.timeout(timeout):
-            while not await condition():
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"never {what}") from None
 
 
 async def settled_books(services: Services) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:

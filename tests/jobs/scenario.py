@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from medialab.billing.results import Charged
 from medialab.billing.service import BillingService
-from medialab.db.models import LedgerEntry, Operation
+from medialab.db.models import KeptResult, LedgerEntry, Operation
 from medialab.jobs.requests import GenerationRequest, enqueue_generation
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
@@ -76,3 +76,9 @@ async def in_flight(services: Services, user_id: int) -> frozenset[str]:
     assert services.billing.cache is not None
     cached = await services.billing.cache.snapshot(user_id)
     return frozenset() if cached is None else cached.in_flight
+
+
+async def kept_rows(services: Services) -> list[KeptResult]:
+    """The results kept for users who could not be sent them."""
+    async with services.sessions() as session:
+        return list((await session.execute(select(KeptResult).order_by(KeptResult.created_at))).scalars())

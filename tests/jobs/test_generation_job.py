@@ -15,7 +15,7 @@ from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
 from .conftest import BOT_TOKEN, FAL_KEY, RunWorker
-from .scenario import account, charged_request, entries, in_flight, operation, photo, queued
+from .scenario import account, charged_request, entries, in_flight, kept_rows, operation, photo, queued
 
 USER = 5101
 
@@ -129,18 +129,42 @@ async def test_a_job_past_job_timeout_is_compensated(
     assert await check_ledger(services.sessions) == []
 
 
-async def test_a_user_who_blocked_the_bot_is_refunded_and_the_worker_goes_on(
-    services: Services, telegram: BotApiSandbox, run_worker: RunWorker
+async def test_a_user_who_blocked_the_bot_keeps_the_result_not_the_money_and_the_worker_goes_on(
+    services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
+    """The provider was paid and nothing of ours failed: the operation is settled, not refunded,
+    and its image is kept for the user's next message."""
     blocked = await queued(services, await charged_request(services, telegram, USER))
     other = await queued(services, await charged_request(services, telegram, USER + 1))
     telegram.block_chat(USER)
     worker = await run_worker()
 
     assert worker.jobs_failed == 0
-    assert [call.error_code for call in telegram.calls(chat_id=USER)] == [403, 403]  # photo, refund note
-    assert (await operation(services, blocked.operation_id)).status == "refunded"
-    assert await account(services, USER) == (10_000, 0)
+    assert [call.error_code for call in telegram.calls(chat_id=USER)] == [403]  # the photo; no refund note
+    op = await operation(services, blocked.operation_id)
+    assert (op.status, op.job_state) == ("charged", "delivered")
+    assert await entries(services, blocked.operation_id) == [("charge", -1000)]
+    assert await account(services, USER) == (9000, 0)
+    assert await in_flight(services, blocked.user_id) == frozenset()
+    [kept] = await kept_rows(services)
+    [image] = [data for data in fal_sandbox.images.values() if data == kept.data]
+    assert (kept.operation_id, kept.telegram_id, kept.content_type) == (blocked.operation_id, USER, "image/png")
     assert (await operation(services, other.operation_id)).job_state == "delivered"
     assert telegram.calls("sendPhoto", chat_id=USER + 1)[0].ok
+    assert await check_ledger(services.sessions) == []
+
+
+async def test_a_free_operation_is_not_given_back_to_a_user_who_blocked_the_bot(
+    services: Services, telegram: BotApiSandbox, run_worker: RunWorker
+) -> None:
+    """Blocking the bot while the image was made used to give the free operation back: one free
+    operation, used again and again, paid the provider each time."""
+    request = await queued(services, await charged_request(services, telegram, USER, free=True))
+    telegram.block_chat(USER)
+    await run_worker()
+
+    op = await operation(services, request.operation_id)
+    assert (op.status, op.job_state) == ("free", "delivered")
+    assert await account(services, USER) == (0, 0)  # the free operation stays used
+    assert [row.operation_id for row in await kept_rows(services)] == [request.operation_id]
     assert await check_ledger(services.sessions) == []

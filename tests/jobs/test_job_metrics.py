@@ -10,7 +10,7 @@ from datetime import timedelta
 from medialab.jobs import job_state
 from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
 from medialab.logs import configure_logging
-from medialab.metrics import JOB_DURATION, JOBS
+from medialab.metrics import JOB_DURATION, JOBS, KEPT_RESULTS
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
@@ -19,7 +19,7 @@ from .conftest import RunWorker
 from .scenario import charged_request, operation, queued
 
 USER = 5301
-OUTCOMES = ("delivered", "retried", "refused", "failed")
+OUTCOMES = ("delivered", "retried", "kept", "refused", "failed")
 
 
 def job_counts() -> dict[str, float]:
@@ -31,6 +31,7 @@ async def test_each_run_is_counted_and_timed_by_outcome(
 ) -> None:
     before = job_counts()
     timed_before = JOB_DURATION.count(operation_type="generate", outcome="delivered")
+    kept_before = KEPT_RESULTS.value(event="kept")
     fal_sandbox.set_mode("fail", times=1)  # the first run is retried, its second delivered
     retried = await queued(services, await charged_request(services, telegram, USER))
     await run_worker()
@@ -42,10 +43,12 @@ async def test_each_run_is_counted_and_timed_by_outcome(
     await run_worker()
 
     assert (await operation(services, retried.operation_id)).job_state == "delivered"
-    assert (await operation(services, blocked.operation_id)).status == "refunded"
+    assert (await operation(services, blocked.operation_id)).status == "charged"  # kept for the user
     assert (await operation(services, failed.operation_id)).status == "refunded"
     after = job_counts()
-    assert {k: after[k] - before[k] for k in OUTCOMES} == {"delivered": 1, "retried": 1, "refused": 1, "failed": 1}
+    assert {k: after[k] - before[k] for k in OUTCOMES} == {
+        "delivered": 1, "retried": 1, "kept": 1, "refused": 0, "failed": 1}
+    assert KEPT_RESULTS.value(event="kept") == kept_before + 1
     assert JOB_DURATION.count(operation_type="generate", outcome="delivered") == timed_before + 1
 
 

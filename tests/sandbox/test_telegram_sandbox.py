@@ -12,6 +12,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
@@ -196,3 +197,21 @@ async def test_stars_invoice_and_single_refund(bot: Bot, sandbox: BotApiSandbox)
         await bot.refund_star_payment(USER, charge_id)
     with pytest.raises(TelegramBadRequest, match="CHARGE_NOT_FOUND"):
         await bot.refund_star_payment(USER, "stxUnknownCharge")
+
+
+async def test_a_lost_answer_leaves_the_call_done_and_the_bot_without_an_answer(
+    bot: Bot, sandbox: BotApiSandbox
+) -> None:
+    """As when the connection drops after Telegram refunded: the bot gets no answer, and asking
+    again answers "Bad Request: CHARGE_ALREADY_REFUNDED" (the Bot API's words, tdlib/td#3209)."""
+    paid = sandbox.successful_payment_update(USER, "XTR", 50, "topup:50")
+    charge_id = paid["message"]["successful_payment"]["telegram_payment_charge_id"]
+    sandbox.lose_answers("refundStarPayment")
+
+    with pytest.raises(TelegramNetworkError):
+        await bot.refund_star_payment(USER, charge_id)
+    assert sandbox.world.charges[charge_id].refunded
+    with pytest.raises(TelegramBadRequest) as again:
+        await bot.refund_star_payment(USER, charge_id)
+    assert again.value.message == "Bad Request: CHARGE_ALREADY_REFUNDED"
+    assert [call.error_code for call in sandbox.calls("refundStarPayment")] == [None, 400]

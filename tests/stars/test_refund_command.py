@@ -73,6 +73,51 @@ async def test_refund_stars_twice_refunds_and_debits_once(app: Running, telegram
     assert await check_ledger(app.services.sessions) == []
 
 
+async def test_a_refund_whose_answer_was_lost_is_checked_and_taken_back_once(
+    app: Running, telegram: BotApiSandbox
+) -> None:
+    """The connection drops after Telegram refunded: asked again, Telegram answers
+    CHARGE_ALREADY_REFUNDED, so the rubles come off once and the operator is told so."""
+    charge_id = await _paid(app, telegram)
+    telegram.lose_answers("refundStarPayment")
+
+    done = await refund_stars(app, charge_id)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"Stars payment {charge_id}: Telegram's answer was lost; asked again, it says the Stars "
+                           f"went back: 100 XTR refunded to user {USER}, 150 ₽ taken back: balance -10 ₽\n")
+    assert [call.error_code for call in telegram.calls("refundStarPayment")] == [None, 400]
+    again = await refund_stars(app, charge_id)
+    assert again.stdout == (f"Stars payment {charge_id} was refunded before: nothing changed; "
+                            f"balance of user {USER}: -10 ₽\n")
+    chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
+    assert [(e.amount, e.idempotency_key) for e in chargebacks] == [(-15_000, f"stars-refund:{charge_id}")]
+    assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.REFUNDED]
+
+
+async def test_a_refund_telegram_never_answers_takes_nothing_back_until_asked_again(
+    app: Running, telegram: BotApiSandbox
+) -> None:
+    """No answer to any ask: whether the Stars went back is unknown, so nothing comes off the
+    balance and the operator is told to run the command again, which then settles it once."""
+    charge_id = await _paid(app, telegram)
+    telegram.lose_answers("refundStarPayment", times=3)
+
+    unknown = await refund_stars(app, charge_id)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    line = unknown.stderr.splitlines()[-1]  # after the warnings logged for each lost answer
+    assert line.startswith(f"medialab: Telegram's answer to the refund of {charge_id} was lost")
+    assert line.endswith("nothing was taken off the balance: run the command again to check")
+    assert len(telegram.calls("refundStarPayment")) == 3
+    assert [e.kind for e in await ledger_of(app.services, USER)] == [LedgerKind.TOPUP, LedgerKind.GRANT]
+
+    checked = await refund_stars(app, charge_id)  # Telegram answers now: refunded (by the first ask)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout == (f"Stars payment {charge_id}: 100 XTR refunded to user {USER}, "
+                              "150 ₽ taken back: balance -10 ₽\n")
+    chargebacks = [e for e in await ledger_of(app.services, USER) if e.kind == LedgerKind.CHARGEBACK]
+    assert [e.amount for e in chargebacks] == [-15_000]
+
+
 async def test_refund_stars_of_an_unknown_charge_is_one_line(app: Running, telegram: BotApiSandbox) -> None:
     await _paid(app, telegram)
     done = await refund_stars(app, "stxNoSuchCharge")

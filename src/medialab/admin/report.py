@@ -67,7 +67,9 @@ def stars_refund_line(refund: StarsRefund) -> str:
     if not refund.debited:
         return (f"Stars payment {refund.charge_id} was refunded before: nothing changed; "
                 f"balance of user {refund.telegram_id}: {format_rub(refund.balance)}")
-    return (f"Stars payment {refund.charge_id}: {refund.stars} XTR refunded to user {refund.telegram_id}, "
+    checked = ("Telegram's answer was lost; asked again, it says the Stars went back: "
+               if refund.checked_after_lost_answer else "")
+    return (f"Stars payment {refund.charge_id}: {checked}{refund.stars} XTR refunded to user {refund.telegram_id}, "
             f"{format_rub(refund.amount)} taken back: balance {format_rub(refund.balance)}")
 
 

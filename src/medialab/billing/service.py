@@ -32,6 +32,7 @@ from medialab.billing.results import (
     UserInfo,
 )
 from medialab.billing.users import UserDirectory
+from medialab.db.models import KeptResult
 from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType, billable_type
 from medialab.metrics import LEDGER_DRIFT
@@ -213,10 +214,11 @@ class BillingService(UserDirectory):
         await self._settle_step(user_id, step, True, version)
         return result
 
-    async def settle_operation(self, operation_id: str) -> bool:
-        """The job was delivered: frees its in-flight slot. False when it was not in flight."""
+    async def settle_operation(self, operation_id: str, keep: KeptResult | None = None) -> bool:
+        """The job was delivered (or its result kept for the user, `keep`): frees its in-flight
+        slot. False when it was not in flight, and then nothing is kept."""
         async with self._sessions.begin() as session:
-            settled = await tx.settle(session, operation_id)
+            settled = await tx.settle(session, operation_id, keep)
         if settled is None:
             return False
         op, version = settled

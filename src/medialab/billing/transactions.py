@@ -24,7 +24,7 @@ from medialab.billing.results import (
     UnknownOperation,
     UnknownUser,
 )
-from medialab.db.models import Balance, Operation, User
+from medialab.db.models import Balance, KeptResult, Operation, User
 from medialab.domain.ledger import LedgerKind, charge_key, refund_key
 from medialab.domain.operations import JobState, OperationStatus, OperationType
 
@@ -172,8 +172,13 @@ async def credit(
     return CreditResult(user_id, True, amount, balance, idempotency_key), version
 
 
-async def settle(session: AsyncSession, operation_id: str) -> tuple[Operation, int] | None:
+async def settle(
+    session: AsyncSession, operation_id: str, keep: KeptResult | None = None
+) -> tuple[Operation, int] | None:
     """Marks the job delivered; None when it was not in flight (settled or compensated).
+
+    `keep`: the result its user could not be sent, stored in the same commit, so that an
+    operation is never settled without the result it was paid for.
 
     The user's version moves too: a cache rebuilt from a snapshot taken before this commit
     would otherwise bring the job back as in flight. Locks are taken in the one order every
@@ -196,6 +201,8 @@ async def settle(session: AsyncSession, operation_id: str) -> tuple[Operation, i
         await find_operation(session, operation_id)  # raises for an unknown id
         return None
     version = await bump_version(session, user_id)
+    if keep is not None:
+        session.add(keep)
     return await find_operation(session, operation_id), version
 
 

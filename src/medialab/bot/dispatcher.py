@@ -18,6 +18,7 @@ from medialab.bot.known_users import KnownUsers
 from medialab.bot.log_context import UpdateLogContext
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
+from medialab.bot.middlewares.kept_results import DeliverKeptResults
 from medialab.bot.middlewares.locale import LocaleMiddleware
 from medialab.bot.middlewares.private_chats import PrivateChatsOnly
 from medialab.bot.routers import (
@@ -75,6 +76,9 @@ def build_dispatcher(services: Services) -> Dispatcher:
     private = PrivateChatsOnly()  # before any filter: groups, channels, bots and no sender stop here
     for observer in (dispatcher.message, dispatcher.callback_query, dispatcher.pre_checkout_query):
         observer.outer_middleware(private)
+    kept = DeliverKeptResults()  # a user who is back gets what was kept for them
+    for observer in (dispatcher.message, dispatcher.callback_query):
+        observer.outer_middleware(kept)
     dispatcher.callback_query.middleware(AnswerCallbacksMiddleware())
     billing = BillingMiddleware(KnownUsers())  # one for both: a user is looked up once
     for observer in (dispatcher.message, dispatcher.callback_query):

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -217,4 +218,30 @@ class SweepMark(Base):
     mark: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now(), nullable=False
+    )
+
+
+class KeptResult(Base):
+    """A finished image its user could not be sent (they blocked the bot, or the chat is gone):
+    kept here, durable, until they write to the bot again and it is delivered; then the row goes.
+    Its operation is settled (out of flight, not refunded): the result is what was paid for."""
+
+    __tablename__ = "kept_results"
+    __table_args__ = (Index("ix_kept_results_telegram_id", "telegram_id"),)
+
+    operation_id: Mapped[str] = mapped_column(
+        ForeignKey("operations.id", ondelete="RESTRICT"), primary_key=True
+    )
+    telegram_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(32), nullable=False)
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The image itself: the provider's URL expires, and no Telegram file id exists for an
+    # upload Telegram refused.
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    # A delivery in progress holds the row until then (a process that died mid-send lets go).
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
     )

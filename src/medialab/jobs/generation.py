@@ -6,6 +6,8 @@ compensated operation is left alone. JOB_TIMEOUT counts from the first start; a 
 finish within it, or fails for good, compensates its operation (jobs/compensation.py).
 Transient failures (fal 429/5xx after its own retries, Telegram down) are tried again later with
 arq's Retry, the pause doubling from JOB_RETRY_DELAY, as long as the next try starts in time.
+Refunds are for our failures only: a user who blocked the bot keeps the result, which waits for
+their next message (jobs/kept_results.py), and the operation stays paid for.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from arq import Retry
 
 from medialab.bot.notifier import NotDelivered
 from medialab.domain.operations import OperationType
-from medialab.jobs import job_cache, job_state
+from medialab.jobs import job_cache, job_state, kept_results
 from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.compensation import COMPENSATION_GRACE_SECONDS, compensate
 from medialab.jobs.inputs import PhotoUnavailable, download_photos
@@ -38,12 +40,12 @@ log = logging.getLogger(__name__)
 
 # Tries of one job in all; the last one that fails compensates instead of retrying.
 MAX_TRIES = 5
-FILENAMES = {"image/png": "result.png", "image/jpeg": "result.jpg", "image/webp": "result.webp"}
 
 
 class Outcome(StrEnum):
     DELIVERED = "delivered"
-    REFUSED = "refused"  # the user blocked the bot (or the chat is gone)
+    KEPT = "kept"  # the user blocked the bot (or the chat is gone): the result waits for them
+    REFUSED = "refused"  # the same for add_text, which keeps nothing (it cost nothing)
     TAKEN = "taken"  # compensated by someone else (the sweeper) while the image was made
 
 
@@ -87,17 +89,15 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
         reason = _final_reason(services.settings, failure, job_try, deadline)
         ended = "timed_out" if _seconds_until(deadline) <= 0 else "failed"
     else:
-        if outcome is Outcome.DELIVERED:
-            if not await services.billing.settle_operation(operation_id):
-                log.warning("operation %s was delivered after it had left flight", operation_id)
-            await job_cache.forget_image(services.redis, operation_id)
-            run.end("delivered")
-            return outcome.value
         if outcome is Outcome.TAKEN:
             run.end("skipped")
             return "skipped"
-        reason = "the result could not be delivered: the user blocked the bot (or the chat is gone)"
-        ended = "refused"
+        # Delivered, or kept for the user (settled as it was kept).
+        if outcome is Outcome.DELIVERED and not await services.billing.settle_operation(operation_id):
+            log.warning("operation %s was delivered after it had left flight", operation_id)
+        await job_cache.forget_image(services.redis, operation_id)
+        run.end(outcome.value)
+        return outcome.value
     recipient = job_state.Recipient(request.telegram_id, request.language)
     await compensate(services, operation_id, reason, recipient)
     await job_cache.forget_image(services.redis, operation_id)
@@ -160,16 +160,17 @@ async def _make_and_deliver(
     if check_still_ours and not await job_state.is_running(services.sessions, operation_id):
         log.info("operation %s was compensated meanwhile: its image is not sent", operation_id)
         return Outcome.TAKEN
-    filename = FILENAMES.get(image.content_type, "result.bin")
     try:
         delivered = await services.notifier.result_ready(
-            request.telegram_id, request.language, image.data, filename, image.width, image.height)
+            request.telegram_id, request.language, image.data, image.filename, image.width, image.height)
     except NotDelivered as exc:
         raise JobFailure(f"delivery failed: {exc}", retryable=True) from None
     except TelegramBadRequest as exc:
         raise JobFailure(f"Telegram refused the result: {exc.message}", retryable=False) from None
     if not delivered:
-        return Outcome.REFUSED
+        if not check_still_ours:
+            return Outcome.REFUSED
+        return Outcome.KEPT if await kept_results.keep(services, request, image) else Outcome.TAKEN
     await job_cache.mark_delivered(services.redis, operation_id)
     return Outcome.DELIVERED
 

@@ -13,6 +13,7 @@ from arq.connections import ArqRedis, RedisSettings
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
+from medialab.jobs.kept_results import mark_all_waiting
 from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
 from medialab.db.redis import redis_client
 from medialab.services import Services
@@ -39,9 +40,11 @@ async def reconcile_cache(ctx: dict[str, Any]) -> dict[str, int]:
 
 
 async def sweep_lost_jobs(ctx: dict[str, Any]) -> dict[str, int]:
-    """Every minute: compensate operations whose job was lost (worker killed, queue lost)."""
+    """Every minute: compensate operations whose job was lost (worker killed, queue lost), and
+    mark again the users whose kept results wait for them (Redis flushed, a delivery died)."""
     report = await sweep_stuck_operations(ctx["services"])
-    return msgspec.structs.asdict(report)
+    waiting = await mark_all_waiting(ctx["services"])
+    return msgspec.structs.asdict(report) | {"users_with_kept_results": waiting}
 
 
 def worker_limits(settings: Settings) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 The bot talks to it through TELEGRAM_API_URL exactly as to api.telegram.org; a test plays the
 user with the update builders (message_update, callback_update, ...) and deliver(), and reads
 what the bot did with calls(), texts() and wait_for(). Faults Telegram produces in real life
-(a user who blocked the bot, flood control) can be switched on per test.
+(a user who blocked the bot, flood control, an answer lost on the way) can be switched on per test.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class BotApiSandbox(UserSide, CallLog):
         self._blocked_chats: set[int] = set()
         self._rate_limited_calls = 0
         self._retry_after = 1
+        self._answers_to_lose: dict[str, int] = {}
         self.app = build_app(self)
 
     @property
@@ -62,6 +63,19 @@ class BotApiSandbox(UserSide, CallLog):
     def rate_limit_next(self, n: int, retry_after: int = 1) -> None:
         self._rate_limited_calls = n
         self._retry_after = retry_after
+
+    def lose_answers(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` are performed, and then the connection drops
+        before the answer: the bot cannot know whether Telegram did what it asked."""
+        self._answers_to_lose[CANONICAL_NAMES.get(method.lower(), method)] = times
+
+    def answer_lost(self, method_name: str) -> bool:
+        """Whether the answer to the call just performed is to be lost (counts it down)."""
+        method = CANONICAL_NAMES.get(method_name.lower(), method_name)
+        if self._answers_to_lose.get(method, 0) <= 0:
+            return False
+        self._answers_to_lose[method] -= 1
+        return True
 
     def _check_faults(self, call: MethodCall) -> None:
         if "chat_id" not in call.params:

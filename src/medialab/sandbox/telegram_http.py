@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, Request, Response, get, route
+from litestar.response import Stream
 from litestar.enums import HttpMethod
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
@@ -34,6 +36,21 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return _error_answer(BotApiError(exc.status_code, exc.detail))
 
 
+class AnswerLost(Exception):
+    """Raised mid-answer: the server closes the connection and the client gets no answer."""
+
+
+def _connection_dropped() -> Stream:
+    """An answer whose headers are sent and whose body never comes: the connection is closed
+    under the client, which sees a broken answer (aiogram: TelegramNetworkError)."""
+
+    async def body() -> AsyncIterator[bytes]:
+        raise AnswerLost("the sandbox drops the connection before the answer")
+        yield b""  # pragma: no cover  (makes this an async generator)
+
+    return Stream(body(), media_type="application/json")
+
+
 def build_app(sandbox: BotApiSandbox) -> Litestar:
     def authorized(bot_token: str) -> bool:
         return bot_token == f"bot{sandbox.token}"
@@ -49,6 +66,8 @@ def build_app(sandbox: BotApiSandbox) -> Litestar:
         except BotApiError as error:
             return _error_answer(error)  # not a call at all, so nothing to record
         status_code, body = sandbox.perform(method_name, call)
+        if sandbox.answer_lost(method_name):
+            return _connection_dropped()
         return _answer(body, status_code)
 
     @get("/file/{bot_token:str}/{file_path:path}")

@@ -30,11 +30,19 @@ class ImageRequest(msgspec.Struct, frozen=True):
                 f"images=[{sizes}])")
 
 
+FILENAMES = {"image/png": "result.png", "image/jpeg": "result.jpg", "image/webp": "result.webp"}
+
+
 class ImageResult(msgspec.Struct, frozen=True):
     data: bytes
     content_type: str
     width: int
     height: int
+
+    @property
+    def filename(self) -> str:
+        """The name it is sent under: Telegram goes by the extension."""
+        return FILENAMES.get(self.content_type, "result.bin")
 
     def __repr__(self) -> str:
         # The bytes are megabytes of noise in a log line; their size says enough.
