@@ -163,7 +163,7 @@ async def test_requests_get_an_id_in_logs_and_in_the_response(
     assert given.headers["x-request-id"] == "edge-42"
     fresh = forged.headers["x-request-id"]
     assert len(fresh) == 32 and fresh != "edge-42"
-    warnings = [r for r in lines(output) if r["logger"] == "medialab.web.metrics"]
+    warnings = [r for r in lines(output) if r["logger"] == "medialab.jobs.metrics_server"]  # the queue unread
     assert [r["request_id"] for r in warnings] == ["edge-42", fresh]
 
 
