@@ -79,14 +79,36 @@ async def test_free_operations_are_used_before_the_balance(billing: BillingServi
     await books_balance(sessions)
 
 
-async def test_add_text_and_unknown_types_are_refused(billing: BillingService, sessions: Sessions) -> None:
+async def test_add_text_is_admitted_at_price_0_whatever_the_account(billing: BillingService, sessions: Sessions) -> None:
     user = await billing.get_or_create_user(2)
-    with pytest.raises(OperationError, match="add_text is free"):
-        await billing.charge_operation(user.user_id, "add_text")
+    # A chargeback took the balance below zero: add_text is still free to start.
+    await billing.add_balance(user.user_id, -500, "chargeback-1", kind=LedgerKind.CHARGEBACK, actor="test")
+    admitted = await billing.charge_operation(user.user_id, "add_text", operation_id="text-1")
+    assert admitted == Charged("text-1", user.user_id, "add_text", False, 0, -500, 4)
+    again = await billing.charge_operation(user.user_id, "add_text", operation_id="text-1")
+    assert isinstance(again, Charged) and again.replayed and again.in_flight and again.price == 0
+    assert await count(sessions, Operation, type="add_text", price=0, status="charged", job_state="queued") == 1
+    assert await count(sessions, LedgerEntry, operation_id="text-1") == 0
+
+    # Its job failed for good: nothing goes back, the operation ends as failed, once.
+    ended = await billing.refund_operation("text-1", reason="job failed")
+    assert (ended.refunded, ended.amount, ended.free_operation, ended.balance) == (False, 0, False, -500)
+    assert ended.note == "nothing to give back: add_text is free"
+    assert await count(sessions, Operation, status="failed", job_state="failed") == 1
+    assert (await billing.refund_operation("text-1")).note == "nothing to refund: the operation is failed"
+    info = await billing.get_user_info(2)
+    assert info is not None and (info.balance, info.free_operations_left) == (-500, 4)
+    await books_balance(sessions)
+
+
+async def test_unknown_types_and_users_are_refused(billing: BillingService, sessions: Sessions) -> None:
+    user = await billing.get_or_create_user(2)
     with pytest.raises(OperationError, match="unknown operation type"):
         await billing.charge_operation(user.user_id, "paint")
     with pytest.raises(UnknownUser):
         await billing.charge_operation(user.user_id + 100, "generate")
+    with pytest.raises(UnknownUser):
+        await billing.charge_operation(user.user_id + 100, "add_text")
     assert await count(sessions, Operation) == 0
     info = await billing.get_user_info(2)
     assert info is not None and info.free_operations_left == 4

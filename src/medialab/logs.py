@@ -42,6 +42,8 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 WEBHOOK_PATH = "/telegram/webhook"
+# Answers that refuse a request; the web app counts and summarises them (web/refusals.py).
+REFUSAL_STATUSES = frozenset({400, 401, 403, 404, 405, 413})
 # Chatter that says nothing to an operator at INFO.
 QUIET_LOGGERS = ("alembic.runtime.plugins",)
 _RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -112,16 +114,23 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class AcceptedUpdatesFilter(logging.Filter):
-    """Drops uvicorn's access line of an update Telegram delivered and we accepted (POST
-    /telegram/webhook answered 200): aiogram logs each update once, when handled, with its id
-    and duration, and a second line per update cost a few percent of the webhook's rate
-    (bench/webhook.py). Refusals, every other route and every other status still log."""
+class QuietAccessFilter(logging.Filter):
+    """Drops uvicorn's access lines that would repeat what is logged better elsewhere:
+
+    - an update Telegram delivered and we accepted (POST /telegram/webhook answered 200):
+      aiogram logs each update once, when handled, with its id and duration, and a second line
+      per update cost a few percent of the webhook's rate (bench/webhook.py);
+    - a refused request (REFUSAL_STATUSES): the app counts each one and logs them in summary
+      (web/refusals.py), so a flood of bad requests writes a few lines, not one per request.
+
+    Every other route and status still logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        return not (isinstance(args, tuple) and len(args) == 5 and args[1] == "POST"
-                    and args[2] == WEBHOOK_PATH and args[4] == 200)
+        if not (isinstance(args, tuple) and len(args) == 5):
+            return True
+        accepted_update = args[1] == "POST" and args[2] == WEBHOOK_PATH and args[4] == 200
+        return not (accepted_update or args[4] in REFUSAL_STATUSES)
 
 
 class ContextFilter(logging.Filter):
@@ -184,8 +193,8 @@ def configure_logging(
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")
-    for old in [f for f in access.filters if isinstance(f, AcceptedUpdatesFilter)]:
+    for old in [f for f in access.filters if isinstance(f, QuietAccessFilter)]:
         access.removeFilter(old)
-    access.addFilter(AcceptedUpdatesFilter())
+    access.addFilter(QuietAccessFilter())
     logging.captureWarnings(True)
     return handler

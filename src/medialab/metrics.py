@@ -34,8 +34,9 @@ TOPUPS = REGISTRY.counter(
 declare(TOPUPS, "outcome", TOPUP_OUTCOMES)
 WEBHOOK_REFUSALS = REGISTRY.counter(
     "medialab_webhook_refusals_total",
-    "Webhook requests refused before processing, by webhook (telegram, yookassa) and reason "
-    "(bad_secret, source_not_allowed, bad_body, busy, not_configured)",
+    "Requests refused, by webhook (telegram, yookassa; none for any other path) and reason: the "
+    "webhooks' own (bad_secret, source_not_allowed, bad_body, not_configured, failed) or the "
+    "answer's (bad_request, unauthorized, forbidden, not_found, method_not_allowed, too_large)",
     ["webhook", "reason"])
 JOB_DURATION = REGISTRY.histogram(
     "medialab_job_duration_seconds", "Time from a generation job's start to its end, by operation type and outcome",

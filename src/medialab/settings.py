@@ -255,6 +255,8 @@ class Settings:
     port: int = _setting("PORT", "8000", _whole(0))
     # Processes `medialab serve` runs on the one port (the PaaS convention); --workers overrides.
     web_concurrency: int = _setting("WEB_CONCURRENCY", "1", _whole(1))
+    # Where `medialab worker` serves its own /metrics (on HOST); 0 serves none.
+    worker_metrics_port: int = _setting("WORKER_METRICS_PORT", "9100", _whole(0))
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level)
 
     def __post_init__(self) -> None:

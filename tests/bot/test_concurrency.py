@@ -62,3 +62,33 @@ async def test_ten_paid_prompts_at_once_with_money_for_three(launch: Launcher, t
         after = await services.billing.get_user_info(USER)
         assert after is not None and after.balance == 0
         assert await check_ledger(services.sessions) == []
+
+
+async def test_a_flood_of_add_text_is_held_to_the_in_flight_limit_and_another_users_prompt_runs(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
+    other = USER + 1
+    async with launch() as first, launch(register=False) as second:
+        services = first.services
+        flooder, prompter = Chat(telegram, USER), Chat(telegram, other)
+        for chat, mode in ((flooder, "mode:add_text"), (prompter, "mode:generate")):
+            await chat.say("/start")
+            await chat.press(mode)
+
+        mark = telegram.checkpoint()
+        updates = [telegram.photo_update(USER, flooder.photo()[0], caption=f"caption {n}") for n in range(30)]
+        updates.append(telegram.message_update(other, "a lighthouse at dawn"))
+        await _deliver_all(telegram, updates, [first, second])
+        replies = [call.params["text"] for call in await wait_for_messages(telegram, USER, 30, after=mark)]
+        [accepted] = await wait_for_messages(telegram, other, 1, after=mark)
+
+        assert sum(text.endswith("Эта операция бесплатная.") for text in replies) == 2
+        assert replies.count("Сейчас уже выполняется операций: 2 (одновременно можно 2). "
+                             "Дождитесь результата и отправьте снова.") == 28
+        assert accepted.params["text"].startswith("Принято!")
+        jobs = await queued_requests(services)
+        assert sorted(request.operation_type for request in jobs.values()) == ["add_text", "add_text", "generate"]
+        flooded = await operations_of(services, USER)
+        assert sorted(op.id for op in flooded) == sorted(j for j, r in jobs.items() if r.operation_type == "add_text")
+        assert {(op.price, op.status) for op in flooded} == {(0, "charged")}
+        assert [op.status for op in await operations_of(services, other)] == ["free"]

@@ -7,7 +7,7 @@ from medialab.billing.audit import check_ledger
 from medialab.jobs.requests import GenerationRequest
 from medialab.sandbox.telegram import BotApiSandbox
 
-from .conftest import Chat, Launcher, Running, buttons, operations_of, queued_request, queued_requests
+from .conftest import Chat, Launcher, Running, buttons, ledger_of, operations_of, queued_request, queued_requests
 
 USER = 720_001
 
@@ -173,7 +173,9 @@ async def test_retouch_and_upscale_take_one_photo_each(app: Running, telegram: B
     assert (request.photo_file_ids, request.prompt) == ((full,), "sharper please")
 
 
-async def test_add_text_is_free_and_never_touches_billing(launch: Launcher, telegram: BotApiSandbox) -> None:
+async def test_add_text_is_free_and_takes_nothing_but_its_in_flight_slot(
+    launch: Launcher, telegram: BotApiSandbox
+) -> None:
     # No free operations and no money: add_text still runs.
     async with launch(free_operations_count=0) as app:
         chat = Chat(telegram, USER)
@@ -188,9 +190,13 @@ async def test_add_text_is_free_and_never_touches_billing(launch: Launcher, tele
 
         jobs = await queued_requests(app.services)
         assert sorted((r.prompt, r.photo_file_ids, r.operation_type, r.billed) for r in jobs.values()) == [
-            ("Hello!", (full,), "add_text", False), ("С днём рождения", (second_full,), "add_text", False)]
+            ("Hello!", (full,), "add_text", True), ("С днём рождения", (second_full,), "add_text", True)]
         assert all(job_id == request.operation_id and len(job_id) == 32 for job_id, request in jobs.items())
-        assert await operations_of(app.services, USER) == []
+        operations = await operations_of(app.services, USER)
+        assert sorted(op.id for op in operations) == sorted(jobs)
+        assert {(op.type, op.price, op.status, op.job_state) for op in operations} == {
+            ("add_text", 0, "charged", "queued")}
+        assert await ledger_of(app.services, USER) == []
         user = await app.services.billing.get_user_info(USER)
         assert user is not None and (user.balance, user.free_operations_left) == (0, 0)
         assert await check_ledger(app.services.sessions) == []

@@ -103,11 +103,12 @@ async def telegram_url(telegram_front: TelegramFront) -> AsyncIterator[str]:
 @pytest.fixture
 def job_settings(settings: Settings, fal_url: str, telegram_url: str) -> Settings:
     """The worker's settings: both stand-ins, fal polled every 10 ms, retries 50 ms apart.
-    Users get no free operations here, so that operations are paid from the balance."""
+    Users get no free operations here, so that operations are paid from the balance. No
+    metrics port: workers of tests running at once would contend for it."""
     return settings.with_overrides(
         redis_url=REDIS_TEST_URL, telegram_bot_token=BOT_TOKEN, telegram_api_url=telegram_url,
         fal_key=FAL_KEY, fal_api_url=fal_url, fal_poll_interval=0.01, job_retry_delay=0.05,
-        job_timeout=30, free_operations_count=0,
+        job_timeout=30, free_operations_count=0, worker_metrics_port=0,
     )
 
 

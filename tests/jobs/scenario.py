@@ -1,14 +1,22 @@
 """What the bot does before a job runs (a user writes, the operation is charged, the job is
-queued), and reading back what the job left in SQL."""
+queued), reading back what the job left in SQL, and a real `medialab worker` process."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from io import BytesIO
+from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import select
 
+import medialab
+from conftest import REDIS_TEST_URL
 from medialab.billing.results import Charged
 from medialab.billing.service import BillingService
 from medialab.db.models import KeptResult, LedgerEntry, Operation
@@ -16,7 +24,10 @@ from medialab.jobs.requests import GenerationRequest, enqueue_generation
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
+from .conftest import BOT_TOKEN, FAL_KEY
+
 TOP_UP = 10_000  # 100 ₽, so a paid operation leaves 90 ₽
+SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
 
 
 def photo(colour: str = "teal", size: tuple[int, int] = (160, 120)) -> bytes:
@@ -82,3 +93,26 @@ async def kept_rows(services: Services) -> list[KeptResult]:
     """The results kept for users who could not be sent them."""
     async with services.sessions() as session:
         return list((await session.execute(select(KeptResult).order_by(KeptResult.created_at))).scalars())
+
+
+def start_worker(database_url: str, telegram_url: str, fal_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`medialab worker` as an OS process on this checkout's code, the test's database and Redis
+    and both stand-ins, its output in `log`; no metrics port unless `env` gives one."""
+    environment = {
+        **os.environ, "PYTHONPATH": str(SOURCE_ROOT), "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_TEST_URL, "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url,
+        "FAL_KEY": FAL_KEY, "FAL_API_URL": fal_url, "FAL_POLL_INTERVAL": "0.05", "JOB_TIMEOUT": "30",
+        "WORKER_METRICS_PORT": "0", **env,
+    }
+    with log.open("wb") as output:
+        return subprocess.Popen([sys.executable, "-m", "medialab", "worker"], env=environment, cwd=log.parent,
+                                stdout=output, stderr=subprocess.STDOUT)
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, log: Path, timeout: float = 60) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not await condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"never {what}; worker log:\n{log.read_text(errors='replace')}") from None

@@ -1,5 +1,6 @@
 """Delivery of a made image: Telegram failing is retried without making the image again or
-refunding; a job run a second time does nothing; add_text never touches billing."""
+refunding; a job run a second time does nothing; add_text moves no money but holds its in-flight
+slot until its job ends, delivered or failed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from arq import Retry
 from sqlalchemy import text
 
 from medialab.billing.audit import check_ledger
+from medialab.billing.results import Charged
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.requests import GenerationRequest
 from medialab.sandbox.fal import FalSandbox
@@ -113,7 +115,61 @@ async def test_a_job_run_again_after_it_finished_does_nothing(
     assert await check_ledger(services.sessions) == []
 
 
-async def test_add_text_is_drawn_locally_delivered_once_and_never_billed(
+async def admitted_add_text(services: Services, telegram: BotApiSandbox, file_id: str) -> GenerationRequest:
+    """add_text as the bot starts it: admitted by billing at price 0, its job queued."""
+    telegram.message_update(USER, "/start")
+    user = await services.billing.get_or_create_user(USER)
+    admitted = await services.billing.charge_operation(user.user_id, "add_text", operation_id=uuid.uuid4().hex)
+    assert isinstance(admitted, Charged) and (admitted.price, admitted.paid_with_free) == (0, False)
+    assert await in_flight(services, user.user_id) == {admitted.operation_id}
+    request = GenerationRequest(admitted.operation_id, user.user_id, USER, "add_text", "ru", "Привет, мир",
+                                (file_id,))
+    return await queued(services, request)
+
+
+async def drawn_locally_and_sent_once(
+    telegram: BotApiSandbox, fal_sandbox: FalSandbox, ctx: dict, request: GenerationRequest,  # type: ignore[type-arg]
+) -> None:
+    """The image went out once, drawn by the local provider; a second run of the job sends nothing."""
+    [sent] = telegram.calls("sendPhoto", chat_id=USER)
+    assert sent.ok and sent.files["photo"][:2] == b"\xff\xd8"  # a JPEG drawn by the local provider
+    assert fal_sandbox.requests == []
+    assert await generate_image(ctx, msgspec.to_builtins(request)) == "skipped"
+    assert len(telegram.calls("sendPhoto")) == 1
+
+
+async def test_add_text_holds_its_slot_until_delivered_and_moves_no_money(
+    services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker,
+    worker_context: WorkerContext,
+) -> None:
+    request = await admitted_add_text(services, telegram, telegram.add_file(photo("navy", (320, 240))))
+    await run_worker()
+
+    await drawn_locally_and_sent_once(telegram, fal_sandbox, await worker_context(), request)
+    op = await operation(services, request.operation_id)
+    assert (op.status, op.price, op.job_state) == ("charged", 0, "delivered")
+    assert await in_flight(services, request.user_id) == frozenset()
+    assert await entries(services, request.operation_id) == []
+    assert await account(services, USER) == (0, 0)
+    assert await check_ledger(services.sessions) == []
+
+
+async def test_add_text_that_fails_for_good_frees_its_slot_and_gives_nothing_back(
+    services: Services, telegram: BotApiSandbox, run_worker: RunWorker,
+) -> None:
+    request = await admitted_add_text(services, telegram, "no-such-file")  # getFile refuses it
+    await run_worker()
+
+    op = await operation(services, request.operation_id)
+    assert (op.status, op.price, op.job_state, op.attempts) == ("failed", 0, "failed", 1)
+    assert await in_flight(services, request.user_id) == frozenset()
+    assert telegram.calls("sendPhoto") == [] and telegram.texts(USER) == []  # no refund to announce
+    assert await entries(services, request.operation_id) == []
+    assert await account(services, USER) == (0, 0)
+    assert await check_ledger(services.sessions) == []
+
+
+async def test_add_text_queued_before_it_had_an_operation_row_is_delivered_once(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker,
     worker_context: WorkerContext,
 ) -> None:
@@ -124,11 +180,7 @@ async def test_add_text_is_drawn_locally_delivered_once_and_never_billed(
     await queued(services, request)
     await run_worker()
 
-    [sent] = telegram.calls("sendPhoto", chat_id=USER)
-    assert sent.ok and sent.files["photo"][:2] == b"\xff\xd8"  # a JPEG drawn by the local provider
-    assert fal_sandbox.requests == []
-    assert await generate_image(await worker_context(), msgspec.to_builtins(request)) == "skipped"
-    assert len(telegram.calls("sendPhoto")) == 1
+    await drawn_locally_and_sent_once(telegram, fal_sandbox, await worker_context(), request)
     async with services.sessions() as session:
         counts = [(await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
                   for table in ("operations", "ledger_entries")]

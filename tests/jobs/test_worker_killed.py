@@ -4,16 +4,10 @@ lost with it, and the sweeper gives the money back exactly once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-import medialab
-from conftest import REDIS_TEST_URL
 from medialab.billing.audit import check_ledger
 from medialab.jobs import job_state
 from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
@@ -22,18 +16,9 @@ from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
 from .conftest import BOT_TOKEN, FAL_KEY
-from .scenario import charged_request, entries, in_flight, operation, queued
+from .scenario import charged_request, entries, in_flight, operation, queued, start_worker, wait_until
 
 USER = 5401
-SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
-
-
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, log: Path, timeout: float = 60) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
-            await asyncio.sleep(0.05)
-    if not await condition():
-        raise AssertionError(f"never {what}; worker log:\n{log.read_text(errors='replace')}")
 
 
 async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
@@ -42,25 +27,18 @@ async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
 ) -> None:
     fal_sandbox.set_mode("hang")  # the job waits on fal until it is killed
     request = await queued(services, await charged_request(services, telegram, USER))
-    env = {
-        **os.environ, "PYTHONPATH": str(SOURCE_ROOT), "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_TEST_URL, "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url,
-        "FAL_KEY": FAL_KEY, "FAL_API_URL": fal_url, "FAL_POLL_INTERVAL": "0.05", "JOB_TIMEOUT": "30",
-    }
     log = tmp_path / "worker.log"
 
     async def polled_by_the_job() -> bool:
         running = (await operation(services, request.operation_id)).job_state == "running"
         return running and bool(fal_sandbox.requests_to("GET", "/status"))
 
-    with log.open("wb") as output:
-        worker = subprocess.Popen([sys.executable, "-m", "medialab", "worker"], env=env, cwd=tmp_path,
-                                  stdout=output, stderr=subprocess.STDOUT)
-        try:
-            await wait_until(polled_by_the_job, "saw the job running", log)
-        finally:
-            worker.send_signal(signal.SIGKILL)
-            await asyncio.to_thread(worker.wait, 30)
+    worker = start_worker(database_url, telegram_url, fal_url, log)
+    try:
+        await wait_until(polled_by_the_job, "saw the job running", log)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(worker.wait, 30)
     assert worker.returncode == -signal.SIGKILL
 
     # Killed: nothing finished the operation, and it is not yet old enough to count as lost.

@@ -163,7 +163,7 @@ async def test_requests_get_an_id_in_logs_and_in_the_response(
     assert given.headers["x-request-id"] == "edge-42"
     fresh = forged.headers["x-request-id"]
     assert len(fresh) == 32 and fresh != "edge-42"
-    warnings = [r for r in lines(output) if r["logger"] == "medialab.web.metrics"]
+    warnings = [r for r in lines(output) if r["logger"] == "medialab.jobs.metrics_server"]  # the queue unread
     assert [r["request_id"] for r in warnings] == ["edge-42", fresh]
 
 
@@ -193,16 +193,18 @@ async def test_records_of_an_update_carry_its_id() -> None:
     assert_clean(output.getvalue())  # aiogram's own lines name the bot by id only
 
 
-def test_an_accepted_update_is_logged_once_not_by_the_access_log(output: io.StringIO) -> None:
+def test_the_access_log_leaves_out_accepted_updates_and_refusals(output: io.StringIO) -> None:
     with uvicorn_loggers_as_under_medialab_serve():
         # uvicorn's access line, as its h11 and httptools protocols write it.
         access = logging.getLogger("uvicorn.access")
         for method, path, status in (("POST", "/telegram/webhook", 200), ("POST", "/telegram/webhook", 403),
-                                     ("POST", "/yookassa/webhook", 200), ("GET", "/health", 200)):
+                                     ("POST", "/yookassa/webhook", 200), ("GET", "/nowhere", 404),
+                                     ("POST", "/telegram/webhook", 500), ("GET", "/health", 200)):
             access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", method, path, "1.1", status)
+    # Refusals are counted and logged in summary by the app (tests/ops/test_refusal_flood.py).
     assert [r["message"] for r in lines(output)] == [
-        '127.0.0.1:5000 - "POST /telegram/webhook HTTP/1.1" 403',
         '127.0.0.1:5000 - "POST /yookassa/webhook HTTP/1.1" 200',
+        '127.0.0.1:5000 - "POST /telegram/webhook HTTP/1.1" 500',
         '127.0.0.1:5000 - "GET /health HTTP/1.1" 200',
     ]
 

@@ -50,10 +50,12 @@ class BalanceCache:
                 ACCOUNT_TTL, "1" if sql_behind else "0", *in_flight]
         return await self._run("load", [k.acct, k.inflight, k.pending, k.floor], args)
 
-    async def reserve(self, user_id: int, operation_id: str, price: int, max_in_flight: int) -> Answer:
+    async def reserve(
+        self, user_id: int, operation_id: str, price: int, max_in_flight: int, billed: bool = True,
+    ) -> Answer:
         k = keys.user_keys(user_id)
         marker = keys.operation_marker(user_id, operation_id)
-        args = [operation_id, price, max_in_flight, MARKER_TTL, ACCOUNT_TTL]
+        args = [operation_id, price, max_in_flight, MARKER_TTL, ACCOUNT_TTL, "1" if billed else "0"]
         return await self._run("reserve", [k.acct, k.inflight, k.pending, marker], args)
 
     async def release(self, user_id: int, operation_id: str, free: bool, price: int) -> Answer:

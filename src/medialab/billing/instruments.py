@@ -13,6 +13,7 @@ from typing import Any, ParamSpec
 
 from medialab.billing.results import Charged, ChargeResult, CreditResult, InsufficientFunds, RefundResult
 from medialab.domain.ledger import LedgerKind
+from medialab.domain.operations import OperationType
 from medialab.metrics import CHARGES, LEDGER_ENTRIES, REFUNDS
 
 P = ParamSpec("P")
@@ -22,8 +23,8 @@ _inside_charge: ContextVar[bool] = ContextVar("medialab_inside_charge", default=
 
 def record_charge(result: ChargeResult) -> None:
     if isinstance(result, Charged):
-        if result.replayed:
-            return  # the first call counted it
+        if result.replayed or not OperationType(result.operation_type).billable:
+            return  # the first call counted it; an unbilled admission (add_text) charged nothing
         CHARGES.inc(outcome="free" if result.paid_with_free else "paid")
         if not result.paid_with_free:
             LEDGER_ENTRIES.inc(kind=LedgerKind.CHARGE.value)

@@ -34,7 +34,7 @@ from medialab.billing.results import (
 from medialab.billing.users import UserDirectory
 from medialab.db.models import KeptResult
 from medialab.domain.ledger import LedgerKind
-from medialab.domain.operations import OperationStatus, OperationType, billable_type
+from medialab.domain.operations import OperationStatus, OperationType, known_type
 from medialab.metrics import LEDGER_DRIFT
 from medialab.settings import Settings
 
@@ -61,16 +61,19 @@ class BillingService(UserDirectory):
         operation_id: str | None = None,
     ) -> ChargeResult:
         """A free operation first, else the price from the balance, else InsufficientFunds.
+        An unbilled type (add_text) is admitted at price 0: it takes nothing but its in-flight
+        slot, held and given back as a paid operation's is.
 
         The same operation_id twice charges once and answers the first charge again.
         """
-        kind = billable_type(operation_type)
+        kind = known_type(operation_type)
+        price = self.price if kind.billable else 0
         operation_id = operation_id or uuid.uuid4().hex
         if self.cache is None:
             return await self._sql_charge(user_id, kind, operation_id, task_id)
         try:
             answer = await self._with_cache(user_id, lambda: self.cache.reserve(  # type: ignore[union-attr]
-                user_id, operation_id, self.price, self._settings.max_jobs_in_flight))
+                user_id, operation_id, price, self._settings.max_jobs_in_flight, kind.billable))
         except REDIS_DOWN:
             log.warning("redis unreachable: charging %s on SQL alone", operation_id)
             return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
@@ -81,7 +84,7 @@ class BillingService(UserDirectory):
         if answer.status == "replayed":
             return await self._sql_charge(user_id, kind, operation_id, task_id)
         free = answer.values[0] == "free"
-        step = Step.reservation(user_id, operation_id, free, self.price)
+        step = Step.reservation(user_id, operation_id, free, price)
         try:
             result, version = await self._undo_if_failed(step, user_id, self._charge_in_sql(
                 user_id, kind, operation_id, task_id, free))
@@ -101,8 +104,20 @@ class BillingService(UserDirectory):
     async def _charge_in_sql(
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
     ) -> tuple[ChargeResult, int]:
+        if kind.billable:
+            fast = await self._charge_as_cached(user_id, kind, operation_id, task_id, free)
+            if fast is not None:
+                return fast
+        # SQL disagrees with the cache (and changed nothing), or an unbilled type (no money
+        # moves, so no fast path to take): the full charge decides.
+        async with self._sessions.begin() as session:
+            return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+
+    async def _charge_as_cached(
+        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
+    ) -> tuple[ChargeResult, int] | None:
         try:
-            fast = await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
+            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
@@ -110,12 +125,7 @@ class BillingService(UserDirectory):
             # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
             # Had the lost call committed, this one answers OperationExists: charged once.
             log.warning("database connection lost while charging %s: trying again", operation_id)
-            fast = await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
-        if fast is not None:
-            return fast
-        # SQL disagrees with the cache (and changed nothing): the full charge decides.
-        async with self._sessions.begin() as session:
-            return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:
@@ -183,7 +193,9 @@ class BillingService(UserDirectory):
             except REDIS_DOWN:
                 log.warning("redis unreachable: refunding %s on SQL alone", operation_id)
         result, version = await self._commit(step, op.user_id, lambda s: tx.refund(s, operation_id, reason, actor))
-        await self._settle_step(op.user_id, step, result.refunded, version)
+        # A version means SQL changed: money or a free operation went back, or an unbilled
+        # operation (nothing to give back) ended and freed its slot.
+        await self._settle_step(op.user_id, step, version is not None, version)
         return result
 
     @counted_credit

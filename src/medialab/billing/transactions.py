@@ -58,6 +58,8 @@ async def charge(
     existing = await session.get(Operation, operation_id)
     if existing is not None:
         return await replay(session, existing), version
+    if not kind.billable:
+        return await _admit_unbilled(session, user_id, kind, operation_id, task_id), version
     free_left = await sql.take_free_operation(session, user_id)
     if free_left is not None:
         session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
@@ -75,6 +77,20 @@ async def charge(
                            balance_after=balance, idempotency_key=charge_key(operation_id),
                            operation_id=operation_id)
     return Charged(operation_id, user_id, kind.value, False, price, balance, 0), version
+
+
+async def _admit_unbilled(
+    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, task_id: str | None,
+) -> Charged:
+    """An unbilled type (add_text): an operation at price 0 that moves no money and no free
+    operation, so its job holds an in-flight slot, settled or ended like any other."""
+    session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
+                          status=OperationStatus.CHARGED.value, task_id=task_id))
+    await session.flush()
+    user = await session.get(User, user_id)
+    assert user is not None
+    balance = await sql.current_balance(session, user_id)
+    return Charged(operation_id, user_id, kind.value, False, 0, balance, user.free_operations_left)
 
 
 async def charge_as_cached(
@@ -128,7 +144,8 @@ async def find_operation(session: AsyncSession, operation_id: str, lock: bool = 
 async def refund(
     session: AsyncSession, operation_id: str, reason: str | None, actor: str | None
 ) -> tuple[RefundResult, int | None]:
-    """Gives back what the operation took; the version is None when nothing changed."""
+    """Gives back what the operation took (an unbilled one only ends); the version is None when
+    nothing changed."""
     op = await find_operation(session, operation_id)
     version = await bump_version(session, op.user_id)
     await session.refresh(op, with_for_update=True)  # re-read under the user's row lock
@@ -137,11 +154,17 @@ async def refund(
         return RefundResult(op.id, op.user_id, False, balance=balance,
                             note=f"nothing to refund: the operation is {op.status}"), None
     was_free = op.status == OperationStatus.FREE
-    op.status = OperationStatus.REFUNDED.value
+    unbilled = not OperationType(op.type).billable
+    # Nothing to give back for an unbilled operation: it ends as failed, its slot freed.
+    op.status = (OperationStatus.FAILED if unbilled else OperationStatus.REFUNDED).value
     op.job_state = JobState.FAILED.value
     op.error = reason or op.error
     op.finished_at = op.finished_at or func.now()
     await session.flush()
+    if unbilled:
+        balance = await sql.current_balance(session, op.user_id)
+        return RefundResult(op.id, op.user_id, False, balance=balance,
+                            note=f"nothing to give back: {op.type} is free"), version
     if was_free:
         await sql.give_back_free_operation(session, op.user_id)
         balance = await sql.current_balance(session, op.user_id)

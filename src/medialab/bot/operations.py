@@ -30,13 +30,12 @@ OPERATION_NAMESPACE = uuid.UUID("6c0f3a52-51e4-4f0e-9d59-2f4f1d7e8a10")
 
 @dataclass(frozen=True)
 class Ticket:
-    """What an operation starts with: its id, its user and, for a paid type, the charge."""
+    """What an operation starts with: its id, its user and its charge (at price 0 for add_text)."""
 
     operation_id: str
     # The user's ids; its balance may be older than the charge (bot/known_users.py).
     user: UserInfo
-    # None for add_text, which billing never sees.
-    charge: Charged | None = None
+    charge: Charged
 
 
 def operation_id_for(event: Message | CallbackQuery, bot_id: int) -> str:
@@ -50,11 +49,6 @@ def operation_id_for(event: Message | CallbackQuery, bot_id: int) -> str:
 def largest_photo(sizes: Sequence[PhotoSize]) -> str:
     """The full-size file of a photo (Telegram lists the sizes smallest first, but say so)."""
     return max(sizes, key=lambda size: size.width * size.height).file_id
-
-
-async def free_ticket(services: Services, event: Message | CallbackQuery, language: str) -> Ticket:
-    user = await services.billing.get_or_create_user(event.from_user.id, language)  # type: ignore[union-attr]
-    return Ticket(operation_id_for(event, event.bot.id), user)  # type: ignore[union-attr]
 
 
 async def launch(
@@ -71,7 +65,7 @@ async def launch(
     webhook's answer. Once queued the operation belongs to the job (it delivers or
     compensates), so nothing after the queuing can undo the charge.
 
-    A paid operation whose job is queued already is an update Telegram delivered again while
+    An operation whose job is queued already is an update Telegram delivered again while
     the operation is in flight (the billing middleware lets nothing else through): the answer
     that carried the message never reached Telegram (the process died, the connection broke),
     so the message is returned again. Telegram performs an answer only when it takes it as 2xx,
@@ -84,20 +78,15 @@ async def launch(
         language=language,
         prompt=prompt,
         photo_file_ids=tuple(photos),
-        billed=operation.billable,
     )
     if not await enqueue_generation(services.arq, request):
-        if ticket.charge is None:
-            # A free operation: its job may have delivered already, so nothing more is said.
-            log.info("operation %s is queued already: nothing more to do", ticket.operation_id)
-            return None
         log.info("operation %s is queued already: saying so again", ticket.operation_id)
     return answer(event, started_text(texts, ticket))
 
 
 def started_text(texts: Texts, ticket: Ticket) -> str:
     charge = ticket.charge
-    if charge is None:
+    if not OperationType(charge.operation_type).billable:
         cost = texts("operation-free-type")
     elif charge.paid_with_free:
         cost = texts("operation-paid-free", left=charge.free_operations_left, total=ticket.user.free_operations_total)

@@ -70,6 +70,8 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
         "FAL_KEY": FAL_KEY, "FAL_API_URL": urls["fal"], "FAL_POLL_INTERVAL": "0.05",
         # A failing generation is retried, then refunded: a short pause keeps the demo quick.
         "JOB_RETRY_DELAY": str(retry_delay), "JOB_TIMEOUT": "30",
+        # No worker metrics port: demos and tests running at once would contend for one.
+        "WORKER_METRICS_PORT": "0",
     })
     return env
 

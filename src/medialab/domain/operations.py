@@ -16,6 +16,8 @@ class OperationType(StrEnum):
 
     @property
     def billable(self) -> bool:
+        """Costs a free operation or the price. add_text costs nothing, yet its job still
+        takes one of the user's MAX_JOBS_IN_FLIGHT slots like any other."""
         return self is not OperationType.ADD_TEXT
 
 
@@ -46,14 +48,11 @@ class JobState(StrEnum):
 
 
 class OperationError(ValueError):
-    """A request for an operation that cannot be: unknown type, or not billable."""
+    """A request for an operation that cannot be: an unknown type."""
 
 
-def billable_type(value: str | OperationType) -> OperationType:
+def known_type(value: str | OperationType) -> OperationType:
     try:
-        kind = OperationType(value)
+        return OperationType(value)
     except ValueError:
         raise OperationError(f"unknown operation type: {value!r}") from None
-    if not kind.billable:
-        raise OperationError(f"{kind.value} is free and is not billed")
-    return kind

@@ -106,7 +106,8 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
 
 
 async def _run_unbilled(services: Services, request: GenerationRequest, job_try: int, run: JobRun) -> str:
-    """add_text: no operation row and nothing to give back; only delivered once."""
+    """add_text queued by a release from before it had an operation row: nothing to settle or
+    give back; only delivered once."""
     operation_id = request.operation_id
     if await job_cache.was_delivered(services.redis, operation_id):
         run.end("skipped")

@@ -1,9 +1,9 @@
 """What a generation job keeps in Redis between its tries.
 
 The image, once made: when Telegram is down after the provider finished, the job is tried again
-later and finds its image here instead of paying the provider twice for one operation. And, for
-add_text (which has no operation row to record it), the fact that the result was delivered, so a
-second run of the job sends nothing.
+later and finds its image here instead of paying the provider twice for one operation. And the
+fact that the result was delivered, so a second run of the job sends nothing (a job that died
+between delivery and settling, or an add_text job queued before add_text had an operation row).
 """
 
 from __future__ import annotations

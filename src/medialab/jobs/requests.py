@@ -21,7 +21,8 @@ class GenerationRequest(msgspec.Struct, frozen=True):
     prompt: str | None = None
     # Telegram file ids of the input photos; the worker fetches them with getFile.
     photo_file_ids: tuple[str, ...] = ()
-    # add_text never touches billing: nothing to settle or refund.
+    # The operation has a row in billing, settled or ended through it (add_text too, at price 0).
+    # False only in add_text jobs queued by a release from before add_text had a row.
     billed: bool = True
 
 

@@ -1,5 +1,6 @@
 """The arq worker: `medialab worker` runs `WorkerSettings`. Clients are opened once in
-`on_startup` and put in ctx; cron jobs keep Redis honest against SQL."""
+`on_startup` and put in ctx, with the worker's /metrics server; cron jobs keep Redis honest
+against SQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.kept_results import mark_all_waiting
+from medialab.jobs.metrics_server import start_metrics_server
 from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
 from medialab.db.redis import redis_client
 from medialab.services import Services
@@ -24,9 +26,14 @@ log = logging.getLogger(__name__)
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["services"] = await Services.open(ctx.get("settings") or Settings.from_env())
+    ctx["metrics_server"] = await start_metrics_server(ctx["services"])
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    server = ctx.get("metrics_server")
+    if server is not None:
+        server.close()
+        await server.wait_closed()
     await ctx["services"].close()
 
 

@@ -17,6 +17,7 @@ from medialab.web.telegram import TelegramWebhookController, telegram_webhook
 from medialab.web.yookassa import YooKassaController
 from medialab.web.metrics import MetricsController
 from medialab.web.log_context import litestar_logging, request_context
+from medialab.web.refusals import RefusalLog
 from medialab.services import Services
 
 
@@ -37,6 +38,7 @@ async def long_lived_heap(_: Litestar) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    refusals = RefusalLog()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -49,8 +51,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[HealthController, MetricsController, YooKassaController, TelegramWebhookController],
-        lifespan=[lifespan, telegram_webhook, long_lived_heap], openapi_config=None,
-        middleware=[request_context], logging_config=litestar_logging(),
+        lifespan=[lifespan, telegram_webhook, refusals.summaries, long_lived_heap], openapi_config=None,
+        middleware=[request_context], logging_config=litestar_logging(), before_send=[refusals.count_response],
     )
 
 

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 
 from medialab.bot.dispatcher import build_dispatcher
 from medialab.bot.updates import UpdateFailed, UpdateRunner
-from medialab.metrics import WEBHOOK_REFUSALS
 from medialab.services import Services
+from medialab.web.refusals import mark_refused
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ MAX_UPDATE_BYTES = 1024 * 1024
 HANDLED: dict[str, Any] = {"ok": True}
 
 
-def _refusal(status_code: int, error: str, reason: str) -> Response[dict[str, object]]:
-    WEBHOOK_REFUSALS.inc(webhook="telegram", reason=reason)
+def _refusal(request: Request, status_code: int, error: str, reason: str) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    mark_refused(request, reason)
     return Response({"ok": False, "error": error}, status_code=status_code)
 
 
@@ -62,21 +62,21 @@ class TelegramWebhookController(Controller):
     async def webhook(self, request: Request, state: State) -> Response[dict[str, Any]]:  # type: ignore[type-arg]
         runner: UpdateRunner | None = state.telegram
         if runner is None:
-            return _refusal(503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
+            return _refusal(request, 503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
         secret = state.services.settings.webhook_secret
         given = request.headers.get(SECRET_HEADER)
         if given is None:
-            return _refusal(401, "secret token header missing", "bad_secret")
+            return _refusal(request, 401, "secret token header missing", "bad_secret")
         if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
-            return _refusal(403, "wrong secret token", "bad_secret")
+            return _refusal(request, 403, "wrong secret token", "bad_secret")
         try:
             update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
         except ValidationError:
-            return _refusal(400, "not a Telegram update", "bad_body")
+            return _refusal(request, 400, "not a Telegram update", "bad_body")
         try:
             method = await runner.handle(update)
         except UpdateFailed:
-            return _refusal(500, "the update could not be handled now", "failed")
+            return _refusal(request, 500, "the update could not be handled now", "failed")
         if method is None:
             return Response(HANDLED)
         answer = method_answer(runner.bot, method)

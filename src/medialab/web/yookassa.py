@@ -14,12 +14,12 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 
-from medialab.metrics import WEBHOOK_REFUSALS
 from medialab.payments.notifications import NotANotification, read_notification
 from medialab.payments.settlement import Undecided
 from medialab.payments.source import allowed_source
 from medialab.payments.topup import receipt_configured
 from medialab.services import Services
+from medialab.web.refusals import mark_refused
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,12 @@ class YooKassaController(Controller):
             settings.yookassa_allowed_ips, settings.yookassa_trusted_proxies,
         )
         if not allowed:
-            log.warning("YooKassa webhook: refused a request from %s (not an allowed source)", source)
-            WEBHOOK_REFUSALS.inc(webhook="yookassa", reason="source_not_allowed")
+            mark_refused(request, "source_not_allowed", f"{source} is not an allowed source")
             return Response(WebhookAnswer("forbidden"), status_code=403)
         try:
             notification = read_notification(await request.body())
         except NotANotification as exc:
-            log.warning("YooKassa webhook from %s: %s", source, exc)
-            WEBHOOK_REFUSALS.inc(webhook="yookassa", reason="bad_body")
+            mark_refused(request, "bad_body", f"from {source}: {exc}")
             return Response(WebhookAnswer("bad_request", str(exc)), status_code=400)
         try:
             outcome = await services.payments.handle_notification(notification, str(source))

@@ -1,6 +1,7 @@
--- Admit one billed operation: in-flight limit, then a free operation, then the price.
+-- Admit one operation: in-flight limit, then a free operation, then the price. An unbilled
+-- type (add_text) only takes its in-flight slot: no free operation, no money, whatever the balance.
 -- KEYS: acct, inflight, pending, marker (of this operation)
--- ARGV: operation_id, price, max_in_flight, marker_ttl, acct_ttl
+-- ARGV: operation_id, price, max_in_flight, marker_ttl, acct_ttl, billed ("1" | "0")
 -- Answers {"reserved", kind, balance, free} | {"replayed", kind, balance, free, state}
 --       | {"busy", balance, free, in_flight} | {"insufficient", balance, free} | {"cache_missing"}
 local acct, inflight, pending, marker = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -15,7 +16,9 @@ local free = tonumber(redis.call('HGET', acct, 'free'))
 local running = redis.call('SCARD', inflight)
 if running >= tonumber(ARGV[3]) then return {'busy', bal, free, running} end
 local kind
-if free > 0 then
+if ARGV[6] == '0' then
+  kind, price = 'unbilled', 0
+elseif free > 0 then
   kind, price = 'free', 0
   free = redis.call('HINCRBY', acct, 'free', -1)
 elseif bal >= price then

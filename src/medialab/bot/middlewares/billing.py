@@ -1,5 +1,6 @@
 """The billing flag: a handler registered with flags={"billing": "<operation type>"} runs only
-after the operation has been paid for (a free operation first, else the price).
+after the operation has been paid for (a free operation first, else the price), or, for the
+free add_text, admitted at price 0 within the user's in-flight limit.
 
 The handler gets `ticket` (operation id, user, charge). If it raises, what was taken is given
 back. A refusal (no money, too many jobs running) is answered here and the handler never runs.

@@ -1,5 +1,6 @@
 """mode:edit (paid) and mode:add_text (free): a photo and a text, as a captioned photo or as a
-photo followed by a text message. The mode stays: the next photo starts a new operation."""
+photo followed by a text message. The mode stays: the next photo starts a new operation.
+Both go through billing: add_text costs nothing but holds one of the user's in-flight slots."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import CAPTIONED_PHOTO, HAS_PHOTO, PROMPT_TEXT
-from medialab.bot.operations import Ticket, free_ticket, largest_photo, launch
+from medialab.bot.operations import Ticket, largest_photo, launch
 from medialab.bot.states import AddTextStates, EditStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
@@ -39,8 +40,7 @@ FLOWS = (
 def create_router() -> Router:
     router = Router(name="photo_text")
     for flow in FLOWS:
-        # add_text is free: no billing flag, so the billing middleware never sees it.
-        flags = {"billing": flow.operation.value} if flow.operation.billable else {}
+        flags = {"billing": flow.operation.value}
         either = StateFilter(flow.waiting_photo, flow.waiting_text)
         router.message.register(_from_caption(flow), either, CAPTIONED_PHOTO, flags=flags)
         router.message.register(_remember_photo(flow), either, HAS_PHOTO)
@@ -49,8 +49,7 @@ def create_router() -> Router:
 
 
 async def _start(flow: PhotoAndText, message: Message, state: FSMContext, services: Services, texts: Texts,
-                 language: str, ticket: Ticket | None, photo: str, text: str) -> SendMessage | None:
-    ticket = ticket or await free_ticket(services, message, language)
+                 language: str, ticket: Ticket, photo: str, text: str) -> SendMessage | None:
     started = await launch(message, services, texts, language, ticket, flow.operation, prompt=text, photos=[photo])
     await state.set_data({})
     await state.set_state(flow.waiting_photo)
@@ -59,7 +58,7 @@ async def _start(flow: PhotoAndText, message: Message, state: FSMContext, servic
 
 def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
     async def photo_with_caption(message: Message, state: FSMContext, services: Services, texts: Texts,
-                                 language: str, ticket: Ticket | None = None) -> SendMessage | None:
+                                 language: str, ticket: Ticket) -> SendMessage | None:
         return await _start(flow, message, state, services, texts, language, ticket,
                      largest_photo(message.photo or []), (message.caption or "").strip())
 
@@ -68,7 +67,7 @@ def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
 
 def _from_text(flow: PhotoAndText):  # type: ignore[no-untyped-def]
     async def text_after_photo(message: Message, state: FSMContext, services: Services, texts: Texts,
-                               language: str, ticket: Ticket | None = None) -> SendMessage | None:
+                               language: str, ticket: Ticket) -> SendMessage | None:
         photo = (await state.get_data())[PHOTO]
         return await _start(flow, message, state, services, texts, language, ticket, photo, (message.text or "").strip())
 
