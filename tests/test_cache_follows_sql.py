@@ -4,7 +4,11 @@
 - a Redis call that timed out (its answer lost, or never run) while SQL charged alone: the
   cache had the charge missing until the reconciler's next pass;
 - a refusal while the user's other reservations were on their way to SQL: it reloaded the cache
-  (dropping their pending steps) and charged again, a storm of reloads under a user's burst.
+  (dropping their pending steps) and charged again, a storm of reloads under a user's burst;
+- a forced reload that began while the cache was missing (just flushed): with no seq to guard
+  it, it wrote its snapshot over what other processes had loaded and confirmed meanwhile (found
+  by tracing every script of a failing flush run: the snapshot had waited for a pooled
+  connection while another process's charge was confirmed).
 """
 
 from __future__ import annotations
@@ -147,3 +151,47 @@ async def test_a_refusal_behind_reservations_on_their_way_to_sql_leaves_them_alo
     assert (await billing.cache.confirm(user.user_id, Step.reservation(user.user_id, "on-its-way", False, PRICE),
                                         version)).status == "confirmed"
     assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
+
+
+class ReadThenWait(AsyncSession):
+    """A session whose first statement, once `armed`, returns only when `go` is set: a read that
+    finished long before its caller could use it (it waited for the event loop, a connection)."""
+
+    armed = False
+    read = asyncio.Event()
+    go = asyncio.Event()
+
+    async def execute(self, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+        result = await super().execute(*args, **kwargs)
+        if not ReadThenWait.armed:
+            return result
+        ReadThenWait.armed = False
+        rows = result.freeze()
+        await self.rollback()  # SQLite: no transaction held while waiting (it would lock writers)
+        ReadThenWait.read.set()
+        await ReadThenWait.go.wait()
+        return rows()
+
+
+async def test_a_resync_begun_on_a_missing_cache_cannot_write_over_what_was_confirmed_since(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+) -> None:
+    settings = settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10)
+    slow = async_sessionmaker(sessions.kw["bind"], class_=ReadThenWait, expire_on_commit=False)
+    resyncing = BillingService(slow, settings, BalanceCache(redis))
+    other_process = BillingService(sessions, settings, BalanceCache(redis))
+    user = await other_process.get_or_create_user(1)
+    await other_process.add_balance(user.user_id, 3 * PRICE, "topup-1")
+    await redis.flushdb()
+    ReadThenWait.read, ReadThenWait.go = asyncio.Event(), asyncio.Event()
+
+    ReadThenWait.armed = True
+    resync = asyncio.create_task(resyncing.resync(user.user_id))  # notes: no cache; reads SQL
+    await asyncio.wait_for(ReadThenWait.read.wait(), 10)
+    charged = await other_process.charge_operation(user.user_id, "generate")  # load, reserve, commit, confirm
+    assert isinstance(charged, Charged) and charged.balance == 2 * PRICE
+    ReadThenWait.go.set()
+    await asyncio.wait_for(resync, 10)
+
+    assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
+    assert (await cache_numbers(redis, user.user_id))[0] == 2 * PRICE

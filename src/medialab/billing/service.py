@@ -311,10 +311,16 @@ class BillingService(UserDirectory):
         assert self.cache is not None
         committed_before: int | None = None
         for _ in range(20):
-            seq = expected_seq
+            seq, replace = expected_seq, force
             if force and seq is None:
                 cached = await self.cache.snapshot(user_id)
-                seq = cached.seq if cached is not None else None
+                if cached is None:
+                    # Nothing to replace, and no seq to guard a replacement with: load only if
+                    # it is still missing (a forced load here wrote a snapshot read long after
+                    # over what others had loaded and confirmed meanwhile).
+                    replace = False
+                else:
+                    seq = cached.seq
             async with self._sessions() as session:
                 balance, free, version, in_flight = await tx.snapshot(session, user_id)
             sql_behind = committed_before is not None and version < committed_before
@@ -324,12 +330,14 @@ class BillingService(UserDirectory):
                           "a restored backup? SQL wins, the cache is rebuilt from it", user_id, version,
                           committed_before)
             answer = await self.cache.load(user_id, balance, free, version, in_flight,
-                                           force=force, expected_seq=seq, sql_behind=sql_behind)
+                                           force=replace, expected_seq=seq, sql_behind=sql_behind)
             if answer.status == "stale":
                 committed_before = int(answer.values[0])
                 continue
             if answer.status == "moved" and expected_seq is None:
                 continue
+            if answer.status == "exists" and force:
+                continue  # loaded by someone else since we looked: replace that, guarded by its seq
             return answer.status
         raise RuntimeError(f"the cache of user {user_id} could not be loaded from SQL")
 

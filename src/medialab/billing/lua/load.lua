@@ -22,7 +22,12 @@ local f = tonumber(redis.call('GET', floor) or '0')
 if version < f and not sql_behind then return {'stale', f} end
 redis.call('DEL', acct, inflight, pending)
 if sql_behind then redis.call('DEL', floor) end
-redis.call('HSET', acct, 'bal', ARGV[1], 'free', ARGV[2], 'ver', version, 'seq', 0)
+-- seq starts at Redis's clock in microseconds, not 0: a reloader that noted the seq of an
+-- earlier cache (flushed and loaded again since) can never find it again by chance, since no
+-- more steps than microseconds fit between two loads.
+local now = redis.call('TIME')
+redis.call('HSET', acct, 'bal', ARGV[1], 'free', ARGV[2], 'ver', version,
+           'seq', now[1] .. string.format('%06d', tonumber(now[2])))
 for i = 8, #ARGV do redis.call('SADD', inflight, ARGV[i]) end
 redis.call('EXPIRE', acct, ARGV[6])
 redis.call('EXPIRE', inflight, ARGV[6])
