@@ -1,6 +1,7 @@
 """`medialab serve --workers N` (or WEB_CONCURRENCY): one port served by N worker processes under
 uvicorn's supervisor, each with its own app built from the environment; and the one-line
-refusals that come before anything starts."""
+refusals that come before anything starts. The workers count into one metrics directory, so
+/metrics on any of them reports the sum."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -20,6 +23,7 @@ import pytest
 
 import medialab
 from conftest import REDIS_TEST_URL
+from ops.scraped import parse, value
 
 SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
 STARTED = re.compile(r"Started server process \[(\d+)\]")
@@ -80,52 +84,110 @@ def poll(condition: Callable[[], bool], what: str, log: Path, server: subprocess
         time.sleep(0.05)
 
 
-def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
-    database_url: str, tmp_path: Path
-) -> None:
+@dataclass
+class Served:
+    server: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    workers: set[int] = field(default_factory=set)
+
+    def alone(self, serving: int, request: Callable[[], httpx.Response]) -> httpx.Response:
+        """The request answered by that worker: with the others stopped, only it can accept the
+        connection (a new connection each time)."""
+        others = self.workers - {serving}
+        for other in others:
+            os.kill(other, signal.SIGSTOP)
+        try:
+            return request()
+        finally:
+            for other in others:
+                os.kill(other, signal.SIGCONT)
+
+    def stop(self) -> None:
+        self.server.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert self.server.poll() == 0, f"exit {self.server.poll()} after SIGTERM; log:\n{self.written()}"
+
+    def written(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def two_workers(database_url: str, tmp_path: Path, **env: str) -> Iterator[Served]:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     command = [sys.executable, "-m", "medialab", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     with log.open("wb") as output:
         server = subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT,
-                                  env=environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL))
+                                  env=environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL, **env))
+    served = Served(server, f"http://127.0.0.1:{port}", log)
     try:
         poll(lambda: messages(log).count("Application startup complete.") == 2, "started both workers",
              log, server)
-        workers = worker_processes(server.pid)
-        assert len(workers) == 2 and server.pid not in workers
-        # Each worker built its own app (the factory runs in the worker, then it says so).
-        assert pids(STARTED, log) == workers
-
-        # Each worker answers alone: with the other stopped, only it can accept the connection.
-        for serving in sorted(workers):
-            (other,) = workers - {serving}
-            os.kill(other, signal.SIGSTOP)
-            try:
-                ready = httpx.get(f"{url}/ready", timeout=4)  # a new connection each time
-            finally:
-                os.kill(other, signal.SIGCONT)
-            assert ready.status_code == 200, (serving, ready.text)
-            assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
-        assert worker_processes(server.pid) == workers  # neither was replaced meanwhile
-        assert httpx.get(f"{url}/health", timeout=4).json() == {"status": "ok"}
-
-        server.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while server.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.poll() == 0, f"exit {server.poll()} after SIGTERM; log:\n{log.read_text(errors='replace')}"
+        served.workers = worker_processes(server.pid)
+        assert len(served.workers) == 2 and server.pid not in served.workers
+        yield served
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    with two_workers(database_url, tmp_path) as served:
+        workers = served.workers
+        # Each worker built its own app (the factory runs in the worker, then it says so).
+        assert pids(STARTED, served.log) == workers
+
+        # Each worker answers alone.
+        for serving in sorted(workers):
+            ready = served.alone(serving, lambda: httpx.get(f"{served.url}/ready", timeout=4))
+            assert ready.status_code == 200, (serving, ready.text)
+            assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+        assert worker_processes(served.server.pid) == workers  # neither was replaced meanwhile
+        assert httpx.get(f"{served.url}/health", timeout=4).json() == {"status": "ok"}
+        served.stop()
     # Both workers shut their apps down and were reaped by the supervisor.
-    assert pids(FINISHED, log) == workers
-    assert messages(log).count("Application shutdown complete.") == 2
+    assert pids(FINISHED, served.log) == workers
+    assert messages(served.log).count("Application shutdown complete.") == 2
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-    written = log.read_text(errors="replace")
+    written = served.written()
     assert "Traceback" not in written and '"level": "ERROR"' not in written, written
+
+
+def test_metrics_on_either_worker_report_the_sum_of_both(database_url: str, tmp_path: Path) -> None:
+    inherited = tmp_path / "inherited-metrics"  # another run's numbers, say: not to be read
+    inherited.mkdir()
+    with two_workers(database_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(inherited)) as served:
+        first, second = sorted(served.workers)
+        shared = {environment_of(pid).get("PROMETHEUS_MULTIPROC_DIR") for pid in served.workers}
+        assert len(shared) == 1 and str(inherited) not in shared
+        metrics_dir = Path(shared.pop() or "")
+        assert metrics_dir.is_dir()
+
+        # Refused requests, counted where they were answered: one by the first, two by the second.
+        for serving, times in ((first, 1), (second, 2)):
+            for _ in range(times):
+                missing = served.alone(serving, lambda: httpx.get(f"{served.url}/no-such-page", timeout=4))
+                assert missing.status_code == 404
+        for serving in (first, second):
+            scraped = served.alone(serving, lambda: httpx.get(f"{served.url}/metrics", timeout=4))
+            families = parse(scraped.text)
+            assert value(families, "medialab_webhook_refusals_total", webhook="none", reason="not_found") == 3
+            assert value(families, "medialab_charges_total", outcome="paid") == 0  # declared by both
+        served.stop()
+    assert not metrics_dir.exists()  # the serve command cleans up after its workers
+    assert list(inherited.iterdir()) == []
+    assert "Traceback" not in served.written()
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(pair.decode(errors="replace").partition("=")[::2] for pair in pairs if pair)
 
 
 def refusal(workers: int) -> str:

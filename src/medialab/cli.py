@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from medialab.admin.commands import add_admin_parser
 from medialab.logs import configure_logging
 from medialab.settings import Settings, SettingsError
+
+
+# prometheus_client's multiprocess mode (medialab.metrics); not imported from there, see below.
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -51,9 +58,30 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         uvicorn.run(create_app(settings), **options)
     else:
         # uvicorn binds the port here and starts the workers, which share it; each builds its
-        # own app from the same environment (host and port are the supervisor's alone).
-        uvicorn.run("medialab.web.app:create_app_from_environment", factory=True, workers=workers, **options)
+        # own app from the same environment (host and port are the supervisor's alone), and
+        # counts into the metrics directory they share, so that /metrics on any reports the sum.
+        with metrics_shared_by_workers():
+            uvicorn.run("medialab.web.app:create_app_from_environment", factory=True, workers=workers, **options)
     return 0
+
+
+@contextmanager
+def metrics_shared_by_workers() -> Iterator[None]:
+    """For the supervisor about to start the web workers (they inherit its environment): a fresh
+    PROMETHEUS_MULTIPROC_DIR where each worker's prometheus_client writes its numbers and reads
+    everyone's (an inherited one could hold another run's); removed afterwards, the variable put
+    back as it was. The supervisor itself must not load medialab.metrics: it would count in
+    whatever directory it was started with."""
+    inherited = os.environ.get(MULTIPROC_DIR)
+    with tempfile.TemporaryDirectory(prefix="medialab-metrics-") as directory:
+        os.environ[MULTIPROC_DIR] = directory
+        try:
+            yield
+        finally:
+            if inherited is None:
+                os.environ.pop(MULTIPROC_DIR, None)
+            else:
+                os.environ[MULTIPROC_DIR] = inherited
 
 
 def _worker_count(raw: str) -> int:

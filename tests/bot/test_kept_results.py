@@ -15,9 +15,9 @@ from medialab.db.models import KeptResult
 from medialab.jobs.generation import generate_image
 from medialab.jobs.kept_results import WAITING_KEY, deliver_kept, is_waiting, mark_all_waiting
 from medialab.jobs.worker import WorkerSettings
-from medialab.metrics import KEPT_RESULTS
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
+from ops.scraped import counted
 
 from .conftest import Chat, Launcher, Running, operations_of
 
@@ -62,7 +62,7 @@ async def test_the_result_waits_for_the_user_and_comes_with_their_next_message(
     app: Running, telegram: BotApiSandbox
 ) -> None:
     chat = Chat(telegram, USER)
-    delivered_before = KEPT_RESULTS.value(event="delivered")
+    delivered_before = counted("medialab_kept_results_total", event="delivered")
     kept = await kept_while_blocked(app, telegram, chat)
     [operation] = await operations_of(app.services, USER)
     assert (operation.status, operation.job_state) == ("free", "delivered")  # settled, not refunded
@@ -75,7 +75,7 @@ async def test_the_result_waits_for_the_user_and_comes_with_their_next_message(
     photo = await telegram.wait_for("sendPhoto", lambda call: call.chat_id == USER and call.ok, after=mark)
     assert photo.files["photo"] == kept.data and photo.params["caption"] == "Готово!"
     await wait_until(lambda: _none_kept(app.services), "forgot the delivered result")
-    assert KEPT_RESULTS.value(event="delivered") == delivered_before + 1
+    assert counted("medialab_kept_results_total", event="delivered") == delivered_before + 1
 
     # Nothing is waiting any more, so the next message starts no delivery at all.
     assert not await is_waiting(app.services.redis, USER)

@@ -10,7 +10,7 @@ import httpx
 
 from medialab.logs import configure_logging
 from medialab.sandbox.telegram import BotApiSandbox
-from ops.prometheus_text import parse, value
+from ops.scraped import parse, value
 
 from .conftest import SECRET, Chat, Running
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 from medialab.jobs import job_state
 from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
 from medialab.logs import configure_logging
-from medialab.metrics import JOB_DURATION, JOBS, KEPT_RESULTS
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
+from ops.scraped import counted
 
 from .conftest import RunWorker
 from .scenario import charged_request, operation, queued
@@ -22,16 +22,20 @@ USER = 5301
 OUTCOMES = ("delivered", "retried", "kept", "refused", "failed")
 
 
+def timed_deliveries() -> float:
+    return counted("medialab_job_duration_seconds_count", operation_type="generate", outcome="delivered")
+
+
 def job_counts() -> dict[str, float]:
-    return {outcome: JOBS.value(outcome=outcome) for outcome in OUTCOMES}
+    return {outcome: counted("medialab_jobs_total", outcome=outcome) for outcome in OUTCOMES}
 
 
 async def test_each_run_is_counted_and_timed_by_outcome(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
     before = job_counts()
-    timed_before = JOB_DURATION.count(operation_type="generate", outcome="delivered")
-    kept_before = KEPT_RESULTS.value(event="kept")
+    timed_before = timed_deliveries()
+    kept_before = counted("medialab_kept_results_total", event="kept")
     fal_sandbox.set_mode("fail", times=1)  # the first run is retried, its second delivered
     retried = await queued(services, await charged_request(services, telegram, USER))
     await run_worker()
@@ -48,8 +52,8 @@ async def test_each_run_is_counted_and_timed_by_outcome(
     after = job_counts()
     assert {k: after[k] - before[k] for k in OUTCOMES} == {
         "delivered": 1, "retried": 1, "kept": 1, "refused": 0, "failed": 1}
-    assert KEPT_RESULTS.value(event="kept") == kept_before + 1
-    assert JOB_DURATION.count(operation_type="generate", outcome="delivered") == timed_before + 1
+    assert counted("medialab_kept_results_total", event="kept") == kept_before + 1
+    assert timed_deliveries() == timed_before + 1
 
 
 async def test_records_of_a_job_carry_its_operation_id(
@@ -71,10 +75,10 @@ async def test_records_of_a_job_carry_its_operation_id(
 async def test_a_job_the_sweeper_finds_lost_is_counted_once_as_lost(
     services: Services, telegram: BotApiSandbox
 ) -> None:
-    lost_before = JOBS.value(outcome="lost")
+    lost_before = counted("medialab_jobs_total", outcome="lost")
     request = await charged_request(services, telegram, USER)  # charged, but the queue lost its job
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
     assert await sweep_stuck_operations(services, now=later) == SweepReport(compensated=1)
     assert await sweep_stuck_operations(services, now=later) == SweepReport()
     assert (await operation(services, request.operation_id)).status == "refunded"
-    assert JOBS.value(outcome="lost") == lost_before + 1
+    assert counted("medialab_jobs_total", outcome="lost") == lost_before + 1

@@ -11,7 +11,7 @@ import httpx
 
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
-from ops.prometheus_text import Family, parse, value
+from ops.scraped import Family, parse, value
 from test_web_workers import free_port
 
 from .scenario import charged_request, queued, start_worker, wait_until

@@ -16,13 +16,13 @@ from medialab.billing.cache import BalanceCache
 from medialab.billing.keys import user_keys
 from medialab.billing.results import Charged, InsufficientFunds, TooManyInFlight
 from medialab.billing.service import BillingService
+from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.requests import GenerationRequest, enqueue_generation
-from medialab.metrics import CHARGES, LEDGER_ENTRIES, REFUNDS
 from medialab.sandbox.serving import serve_in_loop
 from medialab.services import Services
 from medialab.settings import Settings
 from medialab.web.app import create_app
-from ops.prometheus_text import Family, parse, value
+from ops.scraped import Family, counted, parse, promtool_check, value
 
 COUNTERS = [
     ("medialab_charges_total", {"outcome": "free"}),
@@ -46,6 +46,10 @@ async def scrape(client: httpx.AsyncClient) -> dict[str, Family]:
 
 def counts(families: dict[str, Family]) -> list[float]:
     return [value(families, name, **labels) or 0.0 for name, labels in COUNTERS]
+
+
+def paid_and_refused() -> tuple[float, float]:
+    return counted("medialab_charges_total", outcome="paid"), counted("medialab_charges_total", outcome="insufficient")
 
 
 async def charge(billing: BillingService, user_id: int) -> str:
@@ -98,17 +102,31 @@ async def test_a_scrape_answers_when_the_queue_cannot_be_read(database_url: str,
     assert value(families, "medialab_scrape_errors_total", source="arq_queue") == before + 1
 
 
+async def test_promtool_accepts_what_metrics_answers(database_url: str) -> None:
+    settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": REDIS_TEST_URL}, env_file=None)
+    app = create_app(settings)
+    async with serve_in_loop(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        billing: BillingService = app.state.services.billing
+        user = await billing.get_or_create_user(5004)
+        await charge(billing, user.user_id)
+        JobRun("generate").end("delivered")  # a histogram series, as the worker's /metrics has
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    promtool_check(response.text)
+
+
 async def test_a_replayed_charge_counts_once(billing: BillingService) -> None:
     user = await billing.get_or_create_user(5002)
     await billing.add_balance(user.user_id, 5000, "seed")
     for _ in range(4):
         await charge(billing, user.user_id)
-    paid, charges = CHARGES.value(outcome="paid"), LEDGER_ENTRIES.value(kind="charge")
+    paid = counted("medialab_charges_total", outcome="paid")
+    charges = counted("medialab_ledger_entries_total", kind="charge")
     first = await billing.charge_operation(user.user_id, "generate", operation_id="op-replayed")
     again = await billing.charge_operation(user.user_id, "generate", operation_id="op-replayed")
     assert isinstance(again, Charged) and again.replayed and isinstance(first, Charged)
-    assert CHARGES.value(outcome="paid") == paid + 1
-    assert LEDGER_ENTRIES.value(kind="charge") == charges + 1
+    assert counted("medialab_charges_total", outcome="paid") == paid + 1
+    assert counted("medialab_ledger_entries_total", kind="charge") == charges + 1
 
 
 async def test_a_charge_sql_overrules_counts_once(
@@ -119,11 +137,11 @@ async def test_a_charge_sql_overrules_counts_once(
     user = await billing.get_or_create_user(5003)
     await billing.add_balance(user.user_id, 5000, "seed")
     await redis.hset(user_keys(user.user_id).acct, "bal", 0)
-    paid, refused = CHARGES.value(outcome="paid"), CHARGES.value(outcome="insufficient")
+    paid, refused = paid_and_refused()
     result = await billing.charge_operation(user.user_id, "generate")
     assert isinstance(result, Charged) and result.balance == 4000
-    assert (CHARGES.value(outcome="paid"), CHARGES.value(outcome="insufficient")) == (paid + 1, refused)
-    refunds = REFUNDS.value(returned="money")
+    assert paid_and_refused() == (paid + 1, refused)
+    refunds = counted("medialab_refunds_total", returned="money")
     await billing.refund_operation(result.operation_id)
-    assert REFUNDS.value(returned="money") == refunds + 1
+    assert counted("medialab_refunds_total", returned="money") == refunds + 1
     assert await check_ledger(sessions) == []

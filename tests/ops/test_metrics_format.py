@@ -1,69 +1,48 @@
-"""The registry's text output read back by a strict reader of the Prometheus text format."""
+"""What the metrics expose, read back by prometheus_client's parser and checked by Prometheus's
+promtool: in one process, and summed over processes that share PROMETHEUS_MULTIPROC_DIR (as the
+workers of `medialab serve --workers N` do)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from medialab.metrics import REGISTRY
-from medialab.prometheus import Registry
-from ops.prometheus_text import FormatError, parse, value
+from medialab.jobs.job_metrics import JobRun
+from medialab.metrics import CHARGES, JOB_DURATION, WEBHOOK_REFUSALS, exposition
+from ops.scraped import parse, promtool_check, value
+from test_web_workers import environment
+
+# One process of several: counts as told, then exits (its numbers stay in the directory).
+COUNT = """
+import sys
+from medialab.jobs.job_metrics import JobRun
+from medialab.metrics import CHARGES
+for _ in range(int(sys.argv[1])):
+    CHARGES.labels(outcome="paid").inc()
+JobRun("generate").end("delivered")
+"""
+SCRAPE = "import sys; from medialab.metrics import exposition; sys.stdout.buffer.write(exposition(7))"
 
 
-def test_labels_help_and_values_are_escaped_and_exact() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_events_total", 'Events, by "kind"\nand a back\\slash', ["kind"])
-    counter.inc(kind='say "hi"\\now\nplease')
-    counter.inc(1_234_567, kind="big")
-    counter.inc(0.5, kind="half")
-    gauge = registry.gauge("demo_depth", "Depth")
-    gauge.set(7)
-    gauge.dec(2)
-    families = parse(registry.render())
-
-    assert families["demo_events_total"].type == "counter"
-    assert families["demo_events_total"].help == 'Events, by "kind"\nand a back\\slash'
-    assert value(families, "demo_events_total", kind='say "hi"\\now\nplease') == 1
-    assert value(families, "demo_events_total", kind="big") == 1_234_567  # not 1.23457e+06
-    assert value(families, "demo_events_total", kind="half") == 0.5
-    assert families["demo_depth"].type == "gauge"
-    assert value(families, "demo_depth") == 5
+def several_processes(directory: Path, *charges: int) -> str:
+    """The exposition a further process reads after processes that charged so many times each."""
+    env = environment(PROMETHEUS_MULTIPROC_DIR=str(directory))
+    for count in charges:
+        subprocess.run([sys.executable, "-c", COUNT, str(count)], env=env, check=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", SCRAPE], env=env, check=True, timeout=60,
+                          capture_output=True, text=True).stdout
 
 
-def test_histogram_buckets_are_cumulative_and_end_at_inf() -> None:
-    registry = Registry()
-    histogram = registry.histogram("demo_seconds", "Durations", ["outcome"], buckets=(0.1, 1, 10))
-    for seconds in (0.05, 0.1, 0.7, 3, 45, 45):
-        histogram.observe(seconds, outcome="ok")
-    histogram.observe(2, outcome="failed")
-    families = parse(registry.render())
-
-    def bucket(le: str, outcome: str = "ok") -> float | None:
-        return value(families, "demo_seconds_bucket", outcome=outcome, le=le)
-
-    # A value on a bound counts in that bound's bucket (le means "less or equal").
-    assert [bucket("0.1"), bucket("1"), bucket("10"), bucket("+Inf")] == [2, 3, 4, 6]
-    assert value(families, "demo_seconds_count", outcome="ok") == 6
-    assert value(families, "demo_seconds_sum", outcome="ok") == pytest.approx(93.85)
-    assert [bucket("1", "failed"), bucket("10", "failed"), bucket("+Inf", "failed")] == [0, 1, 1]
+def one_process() -> str:
+    JobRun("edit").end("failed")  # a histogram series, as a worker has
+    return exposition(3).decode()
 
 
-def test_labels_are_checked_when_used() -> None:
-    registry = Registry()
-    counter = registry.counter("demo_total", "Demo", ["outcome"])
-    with pytest.raises(ValueError, match="takes labels"):
-        counter.inc(outcom="typo")
-    with pytest.raises(ValueError, match="only goes up"):
-        counter.inc(-1, outcome="x")
-    with pytest.raises(ValueError, match="defined twice"):
-        registry.counter("demo_total", "again")
-    with pytest.raises(ValueError, match="label name"):
-        registry.histogram("demo_seconds", "Demo", ["le"])
-    with pytest.raises(ValueError, match="metric name"):
-        registry.gauge("demo-depth", "Demo")
-
-
-def test_the_shared_registry_is_valid_and_declares_the_issue_metrics() -> None:
-    families = parse(REGISTRY.render())
+def test_the_exposition_declares_the_issue_metrics() -> None:
+    families = parse(one_process())
     for outcome in ("free", "paid", "insufficient", "busy"):
         assert value(families, "medialab_charges_total", outcome=outcome) is not None
     for name, kind in {
@@ -71,23 +50,43 @@ def test_the_shared_registry_is_valid_and_declares_the_issue_metrics() -> None:
         "medialab_webhook_refusals_total": "counter", "medialab_job_duration_seconds": "histogram",
         "medialab_jobs_total": "counter", "medialab_queue_depth": "gauge",
         "medialab_ledger_drift_total": "counter", "medialab_ledger_entries_total": "counter",
+        "medialab_kept_results_total": "counter", "medialab_scrape_errors_total": "counter",
     }.items():
-        assert families[name].type == kind and families[name].help
+        assert families[name].type == kind and families[name].documentation
+    assert value(families, "medialab_queue_depth") == 3
+    assert not [name for name in families if name.endswith("_created")]  # the same families as several processes
 
 
-@pytest.mark.parametrize("broken", [
-    "x_total 1",  # no final newline
-    "# TYPE x_total counter\nx_total{a=\"1\"} 1\ny 2\nx_total{a=\"2\"} 1\n",  # family split
-    "x_total{a=\"1\",a=\"2\"} 1\n",
-    "x_total{a=\"\\t\"} 1\n",
-    "x_total{a=\"1\"} one\n",
-    "x 1\nx 2\n",
-    "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
-    "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",
-    "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",
-    "# TYPE c counter\nc -1\n",
-    "x 1\n# TYPE x gauge\n",
-])
-def test_the_reader_refuses_what_the_format_forbids(broken: str) -> None:
-    with pytest.raises(FormatError):
-        parse(broken)
+def test_a_queue_depth_not_read_has_no_sample() -> None:
+    families = parse(exposition(None).decode())
+    assert families["medialab_queue_depth"].type == "gauge"
+    assert value(families, "medialab_queue_depth") is None
+
+
+def test_label_names_are_checked_on_every_call() -> None:
+    with pytest.raises(ValueError, match="Incorrect label names"):
+        CHARGES.labels(outcom="paid")
+    with pytest.raises(ValueError, match="Incorrect label names"):
+        WEBHOOK_REFUSALS.labels(webhook="telegram")
+    with pytest.raises(ValueError, match="missing label values"):
+        CHARGES.inc()  # a labelled metric counts only through .labels(...)
+    with pytest.raises(ValueError, match="non-negative"):
+        CHARGES.labels(outcome="paid").inc(-1)
+    with pytest.raises(ValueError, match="missing label values"):
+        JOB_DURATION.observe(1.0)
+
+
+def test_processes_sharing_a_directory_report_the_sum(tmp_path: Path) -> None:
+    families = parse(several_processes(tmp_path, 2, 3))
+    assert value(families, "medialab_charges_total", outcome="paid") == 5
+    assert value(families, "medialab_charges_total", outcome="busy") == 0  # declared in each, summed
+    assert value(families, "medialab_jobs_total", outcome="delivered") == 2
+    assert value(families, "medialab_job_duration_seconds_count", operation_type="generate", outcome="delivered") == 2
+    assert value(families, "medialab_job_duration_seconds_bucket",
+                 operation_type="generate", outcome="delivered", le="+Inf") == 2
+    assert value(families, "medialab_queue_depth") == 7
+
+
+def test_promtool_accepts_the_sum_over_processes(tmp_path: Path) -> None:
+    """(What one process's GET /metrics answers: test_metrics_endpoint.py.)"""
+    promtool_check(several_processes(tmp_path, 1, 1))

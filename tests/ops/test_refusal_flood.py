@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from conftest import REDIS_TEST_URL
 from medialab.logs import REFUSAL_STATUSES
 from medialab.web.refusals import DEFAULT_REASONS
-from ops.prometheus_text import parse, value
+from ops.scraped import parse, value
 from test_web_workers import environment, free_port, messages, poll
 
 TOKEN = "424243:flood-TEST_token-never-in-logs"

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.settings import Settings
-from ops.prometheus_text import parse, value
+from ops.scraped import parse, value
 
 from .conftest import Shop, serve_shop
 

@@ -25,21 +25,21 @@ def record_charge(result: ChargeResult) -> None:
     if isinstance(result, Charged):
         if result.replayed or not OperationType(result.operation_type).billable:
             return  # the first call counted it; an unbilled admission (add_text) charged nothing
-        CHARGES.inc(outcome="free" if result.paid_with_free else "paid")
+        CHARGES.labels(outcome="free" if result.paid_with_free else "paid").inc()
         if not result.paid_with_free:
-            LEDGER_ENTRIES.inc(kind=LedgerKind.CHARGE.value)
+            LEDGER_ENTRIES.labels(kind=LedgerKind.CHARGE.value).inc()
     elif isinstance(result, InsufficientFunds):
-        CHARGES.inc(outcome="insufficient")
+        CHARGES.labels(outcome="insufficient").inc()
     else:
-        CHARGES.inc(outcome="busy")
+        CHARGES.labels(outcome="busy").inc()
 
 
 def record_refund(result: RefundResult) -> None:
     if not result.refunded:
         return
-    REFUNDS.inc(returned="free_operation" if result.free_operation else "money")
+    REFUNDS.labels(returned="free_operation" if result.free_operation else "money").inc()
     if not result.free_operation:
-        LEDGER_ENTRIES.inc(kind=LedgerKind.REFUND.value)
+        LEDGER_ENTRIES.labels(kind=LedgerKind.REFUND.value).inc()
 
 
 def counted_charge(method: Callable[P, Awaitable[ChargeResult]]) -> Callable[P, Awaitable[ChargeResult]]:
@@ -74,7 +74,7 @@ def counted_credit(method: Callable[..., Awaitable[CreditResult]]) -> Callable[.
                      kind: LedgerKind = LedgerKind.TOPUP, *args: Any, **kwargs: Any) -> CreditResult:
         result = await method(self, user_id, amount, idempotency_key, kind, *args, **kwargs)
         if result.credited:
-            LEDGER_ENTRIES.inc(kind=LedgerKind(kind).value)
+            LEDGER_ENTRIES.labels(kind=LedgerKind(kind).value).inc()
         return result
 
     return credit

@@ -54,7 +54,7 @@ async def reconcile(billing: BillingService, *, repair: bool = True, pending_gra
         except Exception:  # noqa: BLE001 - one user's trouble must not stop the pass
             log.exception("reconcile: user %s could not be checked", user_id)
             report.failed.append(user_id)
-    RECONCILE_RUNS.inc(outcome="drift" if report.drifts else "failed" if report.failed else "clean")
+    RECONCILE_RUNS.labels(outcome="drift" if report.drifts else "failed" if report.failed else "clean").inc()
     return report
 
 
@@ -84,7 +84,7 @@ async def _reconcile_user(
     if not found:
         return
     for drift in found:
-        LEDGER_DRIFT.inc(field=drift.field)
+        LEDGER_DRIFT.labels(field=drift.field).inc()
         log.warning("cache drift user=%s %s: redis=%s sql=%s", user_id, drift.field, drift.cached, drift.truth)
     report.drifts.extend(found)
     if not repair:

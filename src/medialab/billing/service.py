@@ -325,7 +325,7 @@ class BillingService(UserDirectory):
                 balance, free, version, in_flight = await tx.snapshot(session, user_id)
             sql_behind = committed_before is not None and version < committed_before
             if sql_behind:
-                LEDGER_DRIFT.inc(field="sql_behind")
+                LEDGER_DRIFT.labels(field="sql_behind").inc()
                 log.error("SQL is behind the cache for user %s (SQL at version %s, the cache saw %s): "
                           "a restored backup? SQL wins, the cache is rebuilt from it", user_id, version,
                           committed_before)

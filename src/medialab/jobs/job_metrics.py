@@ -19,11 +19,11 @@ class JobRun:
         if self._ended:
             return
         self._ended = True
-        JOBS.inc(outcome=outcome)
-        JOB_DURATION.observe(time.perf_counter() - self._started,
-                             operation_type=self.operation_type, outcome=outcome)
+        JOBS.labels(outcome=outcome).inc()
+        JOB_DURATION.labels(operation_type=self.operation_type, outcome=outcome).observe(
+            time.perf_counter() - self._started)
 
 
 def job_lost() -> None:
     """A job the sweeper found dead and compensated: no run of it ended to be timed."""
-    JOBS.inc(outcome="lost")
+    JOBS.labels(outcome="lost").inc()

@@ -53,7 +53,7 @@ async def keep(services: Services, request: GenerationRequest, image: ImageResul
                      height=image.height, data=image.data)
     if not await services.billing.settle_operation(request.operation_id, keep=row):
         return False
-    KEPT_RESULTS.inc(event="kept")
+    KEPT_RESULTS.labels(event="kept").inc()
     log.info("operation %s: user %s cannot be sent the result now; kept for their next message",
              request.operation_id, request.telegram_id)
     await _mark_waiting(services.redis, [request.telegram_id])
@@ -83,7 +83,7 @@ async def deliver_kept(services: Services, telegram_id: int) -> int:
             continue
         async with services.sessions.begin() as session:
             await session.execute(delete(KeptResult).where(KeptResult.operation_id == row.operation_id))
-        KEPT_RESULTS.inc(event="delivered")
+        KEPT_RESULTS.labels(event="delivered").inc()
         log.info("kept result %s delivered to %s", row.operation_id, telegram_id)
         sent += 1
     return sent

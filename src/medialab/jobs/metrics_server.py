@@ -14,7 +14,7 @@ from contextlib import suppress
 
 from arq.constants import default_queue_name
 
-from medialab.metrics import MEDIA_TYPE, QUEUE_DEPTH, REGISTRY, SCRAPE_ERRORS
+from medialab.metrics import MEDIA_TYPE, SCRAPE_ERRORS, exposition
 from medialab.services import Services
 
 log = logging.getLogger(__name__)
@@ -25,17 +25,20 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_HEADER_LINES = 100
 
 
-async def read_queue_depth(services: Services) -> None:
-    """medialab_queue_depth from arq's queue, read at scrape time (every process sees the same queue)."""
+async def read_queue_depth(services: Services) -> int | None:
+    """medialab_queue_depth from arq's queue, read at scrape time (every process sees the same
+    queue); None when Redis does not answer in time."""
     try:
-        depth = await asyncio.wait_for(services.arq.zcard(default_queue_name), QUEUE_READ_TIMEOUT_SECONDS)
+        return int(await asyncio.wait_for(services.arq.zcard(default_queue_name), QUEUE_READ_TIMEOUT_SECONDS))
     except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Redis does not
-        # No sample rather than a stale one: an absent series is what alerts can see.
-        QUEUE_DEPTH.clear()
-        SCRAPE_ERRORS.inc(source="arq_queue")
+        SCRAPE_ERRORS.labels(source="arq_queue").inc()
         log.warning("metrics: the arq queue could not be read: %s", type(exc).__name__)
-        return
-    QUEUE_DEPTH.set(depth)
+        return None
+
+
+async def metrics_text(services: Services) -> bytes:
+    """What GET /metrics answers, in the web app and in the worker."""
+    return exposition(await read_queue_depth(services))
 
 
 async def start_metrics_server(services: Services) -> asyncio.Server | None:
@@ -53,11 +56,9 @@ async def start_metrics_server(services: Services) -> asyncio.Server | None:
                     if (await reader.readline()).strip() == b"":
                         break
             if request_line[:2] == ["GET", "/metrics"]:
-                await read_queue_depth(services)
-                status, media_type, body = "200 OK", MEDIA_TYPE, REGISTRY.render()
+                status, media_type, data = "200 OK", MEDIA_TYPE, await metrics_text(services)
             else:
-                status, media_type, body = "404 Not Found", "text/plain", "only GET /metrics is served here\n"
-            data = body.encode()
+                status, media_type, data = "404 Not Found", "text/plain", b"only GET /metrics is served here\n"
             head = (f"HTTP/1.1 {status}\r\nContent-Type: {media_type}; charset=utf-8\r\n"
                     f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n")
             writer.write(head.encode() + data)

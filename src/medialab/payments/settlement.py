@@ -59,7 +59,7 @@ TOPUP_LABELS = {
 
 def _counted(outcome: Outcome) -> Outcome:
     if outcome in TOPUP_LABELS:
-        TOPUPS.inc(outcome=TOPUP_LABELS[outcome])
+        TOPUPS.labels(outcome=TOPUP_LABELS[outcome]).inc()
     return outcome
 
 

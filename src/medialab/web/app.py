@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 from medialab.logs import configure_logging
+from medialab.metrics import process_exiting
 from medialab.settings import Settings
 from medialab.web.health import HealthController
 from medialab.web.telegram import TelegramWebhookController, telegram_webhook
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await services.close()
+            process_exiting()
 
     return Litestar(
         route_handlers=[HealthController, MetricsController, YooKassaController, TelegramWebhookController],

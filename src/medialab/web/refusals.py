@@ -74,7 +74,7 @@ class RefusalLog:
         self.refused(webhook_of(path), reason, f"{said}: {detail}" if detail else said)
 
     def refused(self, webhook: str, reason: str, detail: str) -> None:
-        WEBHOOK_REFUSALS.inc(webhook=webhook, reason=reason)
+        WEBHOOK_REFUSALS.labels(webhook=webhook, reason=reason).inc()
         window = self._windows.get((webhook, reason))
         if window is not None:
             window.count += 1
