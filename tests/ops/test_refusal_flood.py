@@ -86,3 +86,38 @@ async def test_a_flood_of_refused_requests_is_counted_and_logged_in_summary(
     [first_secret] = [json.loads(line) for line in lines if "(telegram, bad_secret): " in line]
     assert first_secret["message"].startswith("request refused (telegram, bad_secret): POST '/telegram/webhook' from 127.0.0.1 answered 403")
     assert TOKEN not in written and SECRET not in written
+
+
+async def test_clients_that_hang_up_mid_body_are_no_error_of_ours(
+    database_url: str, redis: Redis, refused_port: int, tmp_path: Path
+) -> None:
+    """A client that promises a body and hangs up halfway (a scanner, a dropped connection): the
+    request is abandoned quietly, no ERROR line and no traceback, and the server goes on."""
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL, TELEGRAM_BOT_TOKEN=TOKEN,
+                      TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_API_URL=f"http://127.0.0.1:{refused_port}")
+    command = [sys.executable, "-m", "medialab", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        poll(lambda: "Application startup complete." in messages(log), "started", log, server)
+        for path, secret in (("/telegram/webhook", SECRET), ("/yookassa/webhook", "")):
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             f"X-Telegram-Bot-Api-Secret-Token: {secret}\r\nContent-Length: 5000\r\n\r\n"
+                             '{"update_id": 1, "message": '.encode())
+                await writer.drain()
+                writer.close()
+                await writer.wait_closed()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            assert (await client.get("/health")).status_code == 200  # still serving
+        server.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(server.wait, 30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    written = log.read_text()
+    assert "Traceback" not in written and '"level": "ERROR"' not in written, written

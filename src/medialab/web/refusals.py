@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from litestar import Litestar, Request
+from litestar.exceptions import InternalServerException
 from litestar.types import Message, Scope
 
 from medialab.metrics import WEBHOOK_REFUSALS
@@ -39,6 +40,16 @@ _PATH_CHARS = 80
 def mark_refused(request: Request, reason: str, detail: str = "") -> None:  # type: ignore[type-arg]
     """Called by a handler about to answer a refusal: the hook counts it under this reason."""
     request.scope["state"][_STATE_KEY] = (reason, detail)
+
+
+async def read_body(request: Request) -> bytes | None:  # type: ignore[type-arg]
+    """The request's body, or None (marked as a refusal) when the client hung up before it
+    ended: Litestar raises its 500 for that, which is no error of ours and no traceback."""
+    try:
+        return await request.body()
+    except InternalServerException:  # its only use while reading: "client disconnected prematurely"
+        mark_refused(request, "client_gone", "the client hung up before the body ended")
+        return None
 
 
 def webhook_of(path: str) -> str:

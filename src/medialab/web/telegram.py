@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from medialab.bot.dispatcher import build_dispatcher
 from medialab.bot.updates import UpdateFailed, UpdateRunner
 from medialab.services import Services
-from medialab.web.refusals import mark_refused
+from medialab.web.refusals import mark_refused, read_body
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,11 @@ class TelegramWebhookController(Controller):
             return _refusal(request, 401, "secret token header missing", "bad_secret")
         if secret is None or not hmac.compare_digest(given.encode(), secret.encode()):
             return _refusal(request, 403, "wrong secret token", "bad_secret")
+        body = await read_body(request)
+        if body is None:
+            return Response({"ok": False, "error": "the body did not arrive"}, status_code=400)
         try:
-            update = Update.model_validate_json(await request.body(), context={"bot": runner.bot})
+            update = Update.model_validate_json(body, context={"bot": runner.bot})
         except ValidationError:
             return _refusal(request, 400, "not a Telegram update", "bad_body")
         try:

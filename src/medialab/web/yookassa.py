@@ -19,7 +19,7 @@ from medialab.payments.settlement import Undecided
 from medialab.payments.source import allowed_source
 from medialab.payments.topup import receipt_configured
 from medialab.services import Services
-from medialab.web.refusals import mark_refused
+from medialab.web.refusals import mark_refused, read_body
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,11 @@ class YooKassaController(Controller):
         if not allowed:
             mark_refused(request, "source_not_allowed", f"{source} is not an allowed source")
             return Response(WebhookAnswer("forbidden"), status_code=403)
+        body = await read_body(request)
+        if body is None:
+            return Response(WebhookAnswer("bad_request", "the body did not arrive"), status_code=400)
         try:
-            notification = read_notification(await request.body())
+            notification = read_notification(body)
         except NotANotification as exc:
             mark_refused(request, "bad_body", f"from {source}: {exc}")
             return Response(WebhookAnswer("bad_request", str(exc)), status_code=400)
