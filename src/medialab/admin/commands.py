@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from medialab.admin import arguments as parse
 from medialab.admin import report
-from medialab.settings import Settings
 
 if TYPE_CHECKING:  # the CLI builds its parser without loading the database layers
     from medialab.admin.service import AdminService
+    from medialab.settings import Settings
 
 Command = Callable[["AdminService"], Awaitable[list[str]]]
 

@@ -17,10 +17,11 @@ from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, Un
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Operation, Payment
 from medialab.domain.ledger import LedgerKind
-from medialab.payments.stars_refund import StarsRefund, StarsRefundError, refund_stars
 
 if TYPE_CHECKING:
     from aiogram import Bot
+
+    from medialab.payments.stars_refund import StarsRefund
 
 
 class OperationLine(msgspec.Struct, frozen=True):
@@ -141,6 +142,9 @@ class AdminService:
 
     async def refund_stars(self, charge_id: str, actor: str) -> StarsRefund:
         """The Stars back through Telegram, the rubles they credited off the balance, once."""
+        # Here, not at the top: it loads aiogram, which no other operator's command needs.
+        from medialab.payments.stars_refund import StarsRefundError, refund_stars
+
         try:
             return await refund_stars(self._sessions, self._billing, self._bot, charge_id, actor)
         except StarsRefundError as exc:
