@@ -28,18 +28,19 @@ ACTOR = f"cli:{getpass.getuser()}"
 
 
 def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
     environ.pop("REDIS_URL", None)
     if redis_url is not None:
         environ["REDIS_URL"] = redis_url
-    return subprocess.run([MEDIALAB, *args], env=environ, capture_output=True, text=True, timeout=180,
+    return subprocess.run([program, *args], env=environ, capture_output=True, text=True, timeout=180,
                           cwd=Path(__file__).parent)
 
 
 async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env)
+                   env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env,
+                                   program=program)
 
 
 @pytest.fixture
@@ -202,3 +203,42 @@ def test_a_missing_argument_is_one_line_too(tmp_path: Path) -> None:
     done = run("admin", "grant", "9003", database_url=f"sqlite:///{tmp_path}/none.db")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "medialab admin grant: the following arguments are required: rubles\n"
+
+
+# What an operator's command must not load (bench/cli_startup.py times them): the Bot API client
+# and the HTTP stack and models under it, the web app, the job queue, images, migrations, the
+# bot's texts. `--help` loads no database, Redis or event loop either.
+HEAVY = {"aiogram", "aiohttp", "pydantic", "litestar", "uvicorn", "arq", "PIL", "alembic", "fluent", "httpx"}
+HELP_ONLY = HEAVY | {"sqlalchemy", "redis", "msgspec", "asyncio"}
+# Runs commands one after the other in one process, noting after each the packages loaded so far.
+PROBE = """
+import json, sys
+from medialab.cli import main
+after = []
+for command in json.loads(sys.argv[1]):
+    try:
+        code = main(command)
+    except SystemExit as exit:  # --help
+        code = exit.code
+    after.append([code, sorted({name.partition(".")[0] for name in sys.modules})])
+print(json.dumps(after))
+"""
+
+
+async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
+    user_id, operations = await paying_user(billing, 9006)
+    commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
+                ["admin", "refund", operations[4]], ["reconcile"]]
+
+    done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
+    assert done.returncode == 0, done.stderr
+    *printed, last = done.stdout.splitlines()
+    (help_code, after_help), *after_commands = json.loads(last)
+    assert help_code == 0 and HELP_ONLY & set(after_help) == set()
+    assert [code for code, _ in after_commands] == [0, 0, 0, 0]
+    assert [HEAVY & set(loaded) for _, loaded in after_commands] == [set(), set(), set(), set()]
+    # They did their work: the account shown, the grant and the refund made, the books checked.
+    assert "balance: 90 ₽" in printed
+    assert any(line.startswith("granted 10 ₽ to user 9006: balance 100 ₽ (grant id ") for line in printed)
+    assert f"operation {operations[4]}: refunded 10 ₽ to user id {user_id}: balance 110 ₽" in printed
+    assert printed[-1].startswith("checked ") and printed[-1].endswith("ledger: ok")
