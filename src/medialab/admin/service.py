@@ -11,6 +11,7 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
+from medialab.admin.grant_file import user_grant_id
 from medialab.billing.audit import check_ledger
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
@@ -125,6 +126,15 @@ class AdminService:
         if not credit.credited:
             await self._same_grant_or_refuse(key, user.user_id, amount)
         return Grant(telegram_id, grant_id, credit)
+
+    async def grant_each(self, grants: list[tuple[int, int]], actor: str, reason: str, batch: str) -> list[Grant]:
+        """A file's grants (telegram id, kopecks), once every user in it is found: an unknown one
+        refuses the whole file. Each is its own ledger entry, `grant:<batch>-<telegram id>`: when
+        one fails, those before it stand, and the file run again makes only the rest."""
+        for telegram_id, _ in grants:
+            await self.user(telegram_id)
+        return [await self.grant(telegram_id, amount, actor, reason, user_grant_id(batch, telegram_id))
+                for telegram_id, amount in grants]
 
     async def _same_grant_or_refuse(self, key: str, user_id: int, amount: int) -> None:
         async with self._sessions() as session:
