@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medialab.admin.commands import add_admin_parser
-from medialab.logs import configure_logging
-from medialab.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from medialab.settings import Settings
+
+# Each command imports what it uses in its handler, once its arguments are parsed: an operator's
+# command then starts in a fraction of a second, and `--help` loads nothing but argparse
+# (bench/cli_startup.py measures them; tests/ops/test_admin_commands.py keeps the boundary).
+
+T = TypeVar("T")
+
+
+def _run_async(main: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    return asyncio.run(main)
 
 
 # prometheus_client's multiprocess mode (medialab.metrics); not imported from there, see below.
@@ -72,6 +82,8 @@ def metrics_shared_by_workers() -> Iterator[None]:
     everyone's (an inherited one could hold another run's); removed afterwards, the variable put
     back as it was. The supervisor itself must not load medialab.metrics: it would count in
     whatever directory it was started with."""
+    import tempfile
+
     inherited = os.environ.get(MULTIPROC_DIR)
     with tempfile.TemporaryDirectory(prefix="medialab-metrics-") as directory:
         os.environ[MULTIPROC_DIR] = directory
@@ -97,8 +109,8 @@ def _worker_count(raw: str) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.db import migrate
 
-    asyncio.run(migrate.run(settings.database_url, "upgrade", args.revision))
-    revision = asyncio.run(migrate.current_revision(settings.database_url))
+    _run_async(migrate.run(settings.database_url, "upgrade", args.revision))
+    revision = _run_async(migrate.current_revision(settings.database_url))
     print(f"schema at revision {revision}")
     return 0
 
@@ -113,6 +125,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         queue = job_queue(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    import logging
+
     # arq configures no logging when run this way: without this, a worker says nothing.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line for every poll of fal otherwise
@@ -124,14 +138,14 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.admin import report
     from medialab.admin.service import AdminService
-    from medialab.services import Services
+    from medialab.storage import Storage
 
     async def run() -> int:
-        services = await Services.open(settings)
+        storage = await Storage.open(settings)
         try:
-            books = await AdminService(services.billing, services.sessions).reconcile(repair=not args.no_repair)
+            books = await AdminService(storage.billing, storage.sessions).reconcile(repair=not args.no_repair)
         finally:
-            await services.close()
+            await storage.close()
         print("\n".join([*report.drift_lines(books), report.reconcile_summary(books)]))
         if books.ledger:
             raise CommandError(f"{len(books.ledger)} ledger drift(s) that only an operator can correct")
@@ -140,7 +154,7 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(f"{len(unrepaired)} cache drift(s) left unrepaired")
         return 0
 
-    return asyncio.run(run())
+    return _run_async(run())
 
 
 def _sweep(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,14 +178,14 @@ def _sweep(args: argparse.Namespace, settings: Settings) -> int:
                                "run it again later")
         return 0
 
-    return asyncio.run(run())
+    return _run_async(run())
 
 
 def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.bot.registration import RegistrationError, register_webhook
 
     try:
-        updates = asyncio.run(register_webhook(settings))
+        updates = _run_async(register_webhook(settings))
     except RegistrationError as exc:
         raise CommandError(str(exc)) from None
     secret = "with a secret token" if settings.telegram_webhook_secret else "with a secret token derived from the bot token"
@@ -185,18 +199,23 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> list[str]:
         command = command_for(args, settings, cli_actor())
-        # Imported once the arguments are good: a refusal should not wait for aiogram to load.
+        # Imported once the arguments are good: a refusal should not wait for SQLAlchemy to load.
         from medialab.admin.service import AdminService
-        from medialab.services import Services
+        from medialab.storage import Storage
 
-        services = await Services.open(settings)
+        if args.action == "refund-stars":  # the one command that talks to Telegram: it needs the Bot
+            from medialab.services import Services
+
+            services: Storage = await Services.open(settings)
+        else:
+            services = await Storage.open(settings)
         try:
-            return await command(AdminService(services.billing, services.sessions, services.bot))
+            return await command(AdminService(services.billing, services.sessions, getattr(services, "bot", None)))
         finally:
             await services.close()
 
     try:
-        lines = asyncio.run(run())
+        lines = _run_async(run())
     except AdminError as exc:
         raise CommandError(str(exc)) from None
     print("\n".join(lines))
@@ -204,13 +223,15 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from medialab.demo.run import DemoFailed, run_demo
 
     # The transcript is the output: our own processes' records would bury it (web and worker
     # log to files in the demo's directory).
     logging.getLogger().setLevel(logging.WARNING)
     try:
-        asyncio.run(run_demo(args.dir, args.output, args.interactive, lambda line: print(line, flush=True)))
+        _run_async(run_demo(args.dir, args.output, args.interactive, lambda line: print(line, flush=True)))
     except (DemoFailed, OSError) as exc:  # OSError: e.g. a --dir that cannot be a directory
         print(f"medialab demo: FAILED: {exc}", file=sys.stderr)
         return 1
@@ -256,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace, Settings], int] = args.run
+    from medialab.logs import configure_logging
+    from medialab.settings import Settings, SettingsError
+
     try:
         settings = Settings.from_env()
         configure_logging(settings)

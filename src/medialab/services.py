@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -21,16 +21,11 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 from arq.connections import ArqRedis
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from medialab.billing.cache import BalanceCache
-from medialab.billing.service import BillingService
 from medialab.bot.notifier import LogNotifier, Notifier, TelegramNotifier
-from medialab.db.engine import create_engine, session_factory
-from medialab.db.redis import EmbeddedRedis, redis_client
 from medialab.payments.service import PaymentService, yookassa_client
 from medialab.settings import Settings
+from medialab.storage import Storage
 
 
 # aiogram reads every Bot API answer as Response[<the method's type>]. pydantic keeps such
@@ -51,40 +46,29 @@ def create_bot(settings: Settings, timeout: float | None = None) -> Bot | None:
     return Bot(settings.telegram_bot_token, session=session)
 
 
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    sessions: async_sessionmaker[AsyncSession]
-    redis: Redis
-    billing: BillingService
+@dataclass(kw_only=True)
+class Services(Storage):
+    """The storage (database, Redis, billing) and the clients that talk to the outside."""
+
     # The job queue shares the Redis connection pool.
     arq: ArqRedis
     bot: Bot | None
     notifier: Notifier
     # Top-ups through YooKassa; its API client is opened here and closed in close().
     payments: PaymentService
-    embedded_redis: EmbeddedRedis | None = field(default=None)
 
     @classmethod
     async def open(cls, settings: Settings, bot_timeout: float | None = None) -> Services:
         """`bot_timeout`: the Bot API deadline (the web app's is short: a user is waiting)."""
-        embedded = EmbeddedRedis() if settings.redis_url is None else None
-        redis = redis_client(settings.redis_url or embedded.url, settings.redis_timeout)  # type: ignore[union-attr]
-        engine = create_engine(settings.database_url)
-        sessions = session_factory(engine)
-        billing = BillingService(sessions, settings, BalanceCache(redis))
-        arq = ArqRedis(pool_or_conn=redis.connection_pool)
+        storage = await Storage.open(settings)
         bot = create_bot(settings, bot_timeout)
         notifier: Notifier = TelegramNotifier(bot) if bot is not None else LogNotifier()
-        payments = PaymentService(sessions, settings, billing, notifier, yookassa_client(settings))
-        return cls(settings, engine, sessions, redis, billing, arq, bot, notifier, payments, embedded)
+        payments = PaymentService(storage.sessions, settings, storage.billing, notifier, yookassa_client(settings))
+        return cls(**vars(storage), arq=ArqRedis(pool_or_conn=storage.redis.connection_pool), bot=bot,
+                   notifier=notifier, payments=payments)
 
     async def close(self) -> None:
         await self.payments.aclose()
         if self.bot is not None:
             await self.bot.session.close()
-        await self.redis.aclose()
-        await self.engine.dispose()
-        if self.embedded_redis is not None:
-            self.embedded_redis.close()
+        await super().close()

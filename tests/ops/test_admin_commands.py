@@ -28,18 +28,19 @@ ACTOR = f"cli:{getpass.getuser()}"
 
 
 def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
     environ = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
     environ.pop("REDIS_URL", None)
     if redis_url is not None:
         environ["REDIS_URL"] = redis_url
-    return subprocess.run([MEDIALAB, *args], env=environ, capture_output=True, text=True, timeout=180,
+    return subprocess.run([program, *args], env=environ, capture_output=True, text=True, timeout=180,
                           cwd=Path(__file__).parent)
 
 
 async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env)
+                   env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env,
+                                   program=program)
 
 
 @pytest.fixture
@@ -104,6 +105,68 @@ async def test_a_grant_without_an_id_gets_a_fresh_one_each_time(
     assert len({g.idempotency_key for g in grants}) == 2
     assert all(g.actor == ACTOR and g.reason == "grant by an operator" for g in grants)
     assert (await billing.get_user_info(9004)).balance == 1000  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+async def test_a_grant_file_grants_each_user_once_however_often_it_runs(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    first, second = await billing.get_or_create_user(9101), await billing.get_or_create_user(9102)
+    grants = tmp_path / "grants.txt"
+    grants.write_text("# the outage of 28 November\n9101 10\n\n  9102\t2,50  # asked twice\n", encoding="utf-8")
+    args = ("admin", "grant-file", str(grants), "--grant-id", "outage-28", "--reason", "outage")
+
+    done = await medialab(*args, database_url=database_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "granted 10 ₽ to user 9101: balance 10 ₽ (grant id outage-28-9101)",
+        "granted 2,50 ₽ to user 9102: balance 2,50 ₽ (grant id outage-28-9102)",
+        "2 granted (12,50 ₽ in all), 0 made before"]
+    again = await medialab(*args, database_url=database_url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == "0 granted (0 ₽ in all), 2 made before"
+
+    made = [*await entries(sessions, first.user_id, "grant"), *await entries(sessions, second.user_id, "grant")]
+    assert [(e.amount, e.idempotency_key, e.actor, e.reason) for e in made] == [
+        (1000, "grant:outage-28-9101", ACTOR, "outage"), (250, "grant:outage-28-9102", ACTOR, "outage")]
+    assert (await billing.cache.snapshot(second.user_id)).balance == 250  # type: ignore[union-attr]
+    assert await check_ledger(sessions) == []
+
+
+BAD_GRANT_FILES = [
+    ("9104 10\n9104 5\n", "line 2: user 9104 is in the file twice"),
+    ("9104 10\nabc 5\n", "line 2: not a Telegram user id: 'abc'"),
+    ("9104 10\n9104\n", "line 2: expected '<telegram id> <rubles>', got '9104'"),
+    ("9104 ten\n", "line 1: not a number of rubles: 'ten'"),
+    ("9104 100000.01\n", "line 1: a grant may be at most 100000 ₽ (MAX_TOPUP), got '100000.01'"),
+    ("# nobody\n\n", "no grants in the file"),
+    ("9104 10\n424242 5\n", "no user with Telegram id 424242"),  # found before anything is granted
+]
+
+
+async def test_a_grant_file_with_a_wrong_line_or_unknown_user_grants_nothing(
+    database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    user = await billing.get_or_create_user(9104)
+    calls = []
+    for number, (text, _) in enumerate(BAD_GRANT_FILES):
+        (tmp_path / f"{number}.txt").write_text(text, encoding="utf-8")
+        calls.append(("admin", "grant-file", str(tmp_path / f"{number}.txt"), "--grant-id", f"bad-{number}"))
+    (tmp_path / "latin1.txt").write_bytes("9104 10 # caf\xe9\n".encode("latin-1"))
+    calls += [("admin", "grant-file", str(tmp_path / "missing.txt"), "--grant-id", "x"),
+              ("admin", "grant-file", str(tmp_path / "latin1.txt"), "--grant-id", "x"),
+              ("admin", "grant-file", str(tmp_path / "0.txt"), "--grant-id", "a" * 45)]
+    errors = [error for _, error in BAD_GRANT_FILES] + [
+        f"cannot read {tmp_path / 'missing.txt'}: No such file or directory",
+        f"{tmp_path / 'latin1.txt'} is not UTF-8 text",
+        f"a grant file's id is at most 44 characters, got '{'a' * 45}'"]
+
+    done = await asyncio.gather(*(medialab(*args, database_url=database_url) for args in calls))
+    assert [(d.returncode, d.stdout, d.stderr) for d in done] == [(2, "", f"medialab: {error}\n") for error in errors]
+    without_id = await medialab("admin", "grant-file", str(tmp_path / "0.txt"), database_url=database_url)
+    assert (without_id.returncode, without_id.stderr) == (
+        2, "medialab admin grant-file: the following arguments are required: --grant-id\n")
+    assert await entries(sessions, user.user_id, "grant") == []
     assert await check_ledger(sessions) == []
 
 
@@ -202,3 +265,49 @@ def test_a_missing_argument_is_one_line_too(tmp_path: Path) -> None:
     done = run("admin", "grant", "9003", database_url=f"sqlite:///{tmp_path}/none.db")
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "medialab admin grant: the following arguments are required: rubles\n"
+
+
+# What an operator's command must not load (bench/cli_startup.py times them): the Bot API client
+# and the HTTP stack and models under it, the web app, the job queue, images, migrations, the
+# bot's texts. `--help` loads no database, Redis or event loop either.
+HEAVY = {"aiogram", "aiohttp", "pydantic", "litestar", "uvicorn", "arq", "PIL", "alembic", "fluent", "httpx"}
+HELP_ONLY = HEAVY | {"sqlalchemy", "redis", "msgspec", "asyncio"}
+# Runs commands one after the other in one process, noting after each the modules loaded so far.
+PROBE = """
+import json, sys
+from medialab.cli import main
+after = []
+for command in json.loads(sys.argv[1]):
+    try:
+        code = main(command)
+    except SystemExit as exit:  # --help
+        code = exit.code
+    after.append([code, sorted(sys.modules)])
+print(json.dumps(after))
+"""
+
+
+def packages(modules: list[str]) -> set[str]:
+    return {name.partition(".")[0] for name in modules}
+
+
+async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
+    user_id, operations = await paying_user(billing, 9006)
+    commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
+                ["admin", "refund", operations[4]], ["reconcile"]]
+
+    done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
+    assert done.returncode == 0, done.stderr
+    *printed, last = done.stdout.splitlines()
+    (help_code, after_help), *after_commands = json.loads(last)
+    assert help_code == 0 and HELP_ONLY & packages(after_help) == set()
+    assert [code for code, _ in after_commands] == [0, 0, 0, 0]
+    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set(), set(), set(), set()]
+    if database_url.startswith("sqlite"):  # PostgreSQL's dialect only where it is the database
+        _, everything = after_commands[-1]
+        assert [name for name in everything if name.startswith("sqlalchemy.dialects.postgresql")] == []
+    # They did their work: the account shown, the grant and the refund made, the books checked.
+    assert "balance: 90 ₽" in printed
+    assert any(line.startswith("granted 10 ₽ to user 9006: balance 100 ₽ (grant id ") for line in printed)
+    assert f"operation {operations[4]}: refunded 10 ₽ to user id {user_id}: balance 110 ₽" in printed
+    assert printed[-1].startswith("checked ") and printed[-1].endswith("ledger: ok")

@@ -1,6 +1,6 @@
-"""`medialab admin user|grant|refund|refund-stars`: argparse definitions, and the typed text turned into a
-call of AdminService before any connection is opened (a bad argument costs nothing). The admin
-chat (bot/routers/admin.py) builds its calls with the same builders."""
+"""`medialab admin user|grant|grant-file|refund|refund-stars`: argparse definitions, and the typed
+text turned into a call of AdminService before any connection is opened (a bad argument costs
+nothing). The admin chat (bot/routers/admin.py) builds its calls with the same builders."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from medialab.admin import arguments as parse
-from medialab.admin import report
-from medialab.settings import Settings
+from medialab.admin import grant_file, report
 
 if TYPE_CHECKING:  # the CLI builds its parser without loading the database layers
     from medialab.admin.service import AdminService
+    from medialab.settings import Settings
 
 Command = Callable[["AdminService"], Awaitable[list[str]]]
 
@@ -34,6 +34,11 @@ def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., in
     grant.add_argument("rubles", help='e.g. 100 or 10.50')
     grant.add_argument("--reason", help="recorded in the ledger")
     grant.add_argument("--grant-id", help="idempotency: the same id again changes nothing (default: a new id)")
+    many = actions.add_parser("grant-file", help="a grant to each user of a file: '<telegram id> <rubles>' a line")
+    many.add_argument("file")
+    many.add_argument("--grant-id", required=True,
+                      help="each user's grant id is <this>-<telegram id>: the file run again grants nobody twice")
+    many.add_argument("--reason", help="recorded in the ledger")
     refund = actions.add_parser("refund", help="give back what an operation took (money or its free operation)")
     refund.add_argument("operation_id")
     refund.add_argument("--reason", help="recorded in the ledger")
@@ -48,6 +53,8 @@ def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Com
         return user_command(args.telegram_id, args.limit)
     if args.action == "grant":
         return grant_command(args.telegram_id, args.rubles, settings, actor, args.reason, args.grant_id)
+    if args.action == "grant-file":
+        return grant_file_command(args.file, settings, actor, args.reason, args.grant_id)
     if args.action == "refund-stars":
         return refund_stars_command(args.charge_id, actor)
     return refund_command(args.operation_id, actor, args.reason)
@@ -68,6 +75,12 @@ def grant_command(telegram_id: str, rubles: str, settings: Settings, actor: str,
                    actor, parse.reason(reason, GRANT_REASON), parse.grant_id(grant_id))
 
 
+def grant_file_command(path: str, settings: Settings, actor: str, reason: str | None, grant_id: str) -> Command:
+    batch = grant_file.batch_id(grant_id)
+    grants = grant_file.grants(grant_file.read(path), settings.max_topup * 100)
+    return partial(_grant_file, grants, actor, parse.reason(reason, GRANT_REASON), batch)
+
+
 def refund_command(operation_id: str, actor: str, reason: str | None = None) -> Command:
     return partial(_refund, parse.operation_id(operation_id), actor, parse.reason(reason, REFUND_REASON))
 
@@ -83,6 +96,11 @@ async def _user(telegram_id: int, limit: int, admin: AdminService) -> list[str]:
 async def _grant(telegram_id: int, amount: int, actor: str, reason: str, grant_id: str | None,
                  admin: AdminService) -> list[str]:
     return [report.grant_line(await admin.grant(telegram_id, amount, actor, reason, grant_id))]
+
+
+async def _grant_file(grants: list[tuple[int, int]], actor: str, reason: str, batch: str,
+                      admin: AdminService) -> list[str]:
+    return report.grant_file_lines(await admin.grant_each(grants, actor, reason, batch))
 
 
 async def _refund(operation_id: str, actor: str, reason: str, admin: AdminService) -> list[str]:

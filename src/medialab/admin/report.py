@@ -54,6 +54,12 @@ def grant_line(grant: Grant) -> str:
             f"(grant id {grant.grant_id})")
 
 
+def grant_file_lines(grants: list[Grant]) -> list[str]:
+    made = [grant.credit.amount for grant in grants if grant.credit.credited]
+    return [*map(grant_line, grants),
+            f"{len(made)} granted ({format_rub(sum(made))} in all), {len(grants) - len(made)} made before"]
+
+
 def refund_line(result: RefundResult) -> str:
     if not result.refunded:
         return f"operation {result.operation_id}: {result.note}; nothing changed"

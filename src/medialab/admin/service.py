@@ -11,16 +11,18 @@ from sqlalchemy import literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
+from medialab.admin.grant_file import user_grant_id
 from medialab.billing.audit import check_ledger
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Operation, Payment
 from medialab.domain.ledger import LedgerKind
-from medialab.payments.stars_refund import StarsRefund, StarsRefundError, refund_stars
 
 if TYPE_CHECKING:
     from aiogram import Bot
+
+    from medialab.payments.stars_refund import StarsRefund
 
 
 class OperationLine(msgspec.Struct, frozen=True):
@@ -125,6 +127,15 @@ class AdminService:
             await self._same_grant_or_refuse(key, user.user_id, amount)
         return Grant(telegram_id, grant_id, credit)
 
+    async def grant_each(self, grants: list[tuple[int, int]], actor: str, reason: str, batch: str) -> list[Grant]:
+        """A file's grants (telegram id, kopecks), once every user in it is found: an unknown one
+        refuses the whole file. Each is its own ledger entry, `grant:<batch>-<telegram id>`: when
+        one fails, those before it stand, and the file run again makes only the rest."""
+        for telegram_id, _ in grants:
+            await self.user(telegram_id)
+        return [await self.grant(telegram_id, amount, actor, reason, user_grant_id(batch, telegram_id))
+                for telegram_id, amount in grants]
+
     async def _same_grant_or_refuse(self, key: str, user_id: int, amount: int) -> None:
         async with self._sessions() as session:
             entry = (await session.scalars(select(LedgerEntry).where(LedgerEntry.idempotency_key == key))).one()
@@ -141,6 +152,9 @@ class AdminService:
 
     async def refund_stars(self, charge_id: str, actor: str) -> StarsRefund:
         """The Stars back through Telegram, the rubles they credited off the balance, once."""
+        # Here, not at the top: it loads aiogram, which no other operator's command needs.
+        from medialab.payments.stars_refund import StarsRefundError, refund_stars
+
         try:
             return await refund_stars(self._sessions, self._billing, self._bot, charge_id, actor)
         except StarsRefundError as exc:

@@ -1,17 +1,21 @@
 """SQL building blocks of the billing service; each runs inside the caller's transaction, on an
 AsyncSession or a bare AsyncConnection (the charge, on every paid prompt, skips the ORM).
 
-The statements are built once, at import, with bind parameters: SQLAlchemy then compiles each
-once and finds it in its cache by a memoized key. Building them per call cost more than the
-round trip they make (bench/webhook_profile.py).
+The statements are built once, with bind parameters (at import; those of one backend's own
+SQL when that backend first asks for them): SQLAlchemy then compiles each once and finds it in
+its cache by a memoized key. Building them per call cost more than the round trip they make
+(bench/webhook_profile.py).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from medialab.db.models import Balance, LedgerEntry, Operation, User
@@ -33,14 +37,30 @@ def dialect_of(executor: Executor) -> str:
     return bind.dialect.name
 
 
+@cache
+def _dialect(name: str) -> ModuleType:
+    # Imported when its backend is first used: a process on SQLite never loads PostgreSQL's,
+    # a third of the time an operator's command spends importing beyond SQLAlchemy itself
+    # (bench/cli_startup.py).
+    return importlib.import_module(f"sqlalchemy.dialects.{name}")
+
+
 def insert_ignoring_conflicts(executor: Executor, table: Any, conflict_on: str) -> Any:
     """INSERT … ON CONFLICT (column) DO NOTHING for the executor's backend."""
-    dialect = postgresql if dialect_of(executor) == "postgresql" else sqlite
+    dialect = _dialect("postgresql" if dialect_of(executor) == "postgresql" else "sqlite")
     return dialect.insert(table).on_conflict_do_nothing(index_elements=[conflict_on])
 
 
-def _per_dialect(build: Any) -> dict[str, Any]:
-    return {name: build(module) for name, module in (("postgresql", postgresql), ("sqlite", sqlite))}
+class _PerDialect(dict[str, Any]):
+    """A statement for each backend ("postgresql", "sqlite"), built once, when it is first asked for."""
+
+    def __init__(self, build: Callable[[ModuleType], Any]) -> None:
+        super().__init__()
+        self._build = build
+
+    def __missing__(self, name: str) -> Any:
+        self[name] = statement = self._build(_dialect(name))
+        return statement
 
 
 _TAKE_FREE = (
@@ -71,10 +91,10 @@ _MOVE_BALANCE = (
 MOVE_BALANCE_ABOVE = _MOVE_BALANCE.where(balances.c.balance + _DELTA >= bindparam("p_floor"))
 CURRENT_BALANCE = select(balances.c.balance).where(balances.c.user_id == _USER)
 _KEY_IN_LEDGER = select(ledger.c.id).where(ledger.c.idempotency_key == bindparam("p_key"))
-INSERT_OPERATION = _per_dialect(lambda d: d.insert(operations).on_conflict_do_nothing(index_elements=["id"])
-                                 .returning(operations.c.id))
-APPEND_ENTRY = _per_dialect(lambda d: d.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"])
-                             .returning(ledger.c.id))
+INSERT_OPERATION = _PerDialect(lambda d: d.insert(operations).on_conflict_do_nothing(index_elements=["id"])
+                                .returning(operations.c.id))
+APPEND_ENTRY = _PerDialect(lambda d: d.insert(ledger).on_conflict_do_nothing(index_elements=["idempotency_key"])
+                         .returning(ledger.c.id))
 
 
 async def take_free_operation(executor: Executor, user_id: int) -> int | None:
