@@ -33,7 +33,7 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors in one line (DESIGN.md §7), like every other refusal of the command."""
+    """Argument errors in one line (docs/contract.md §7), like every other refusal of the command."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: {message}\n")

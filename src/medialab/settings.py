@@ -134,7 +134,7 @@ _DB_SCHEMES = {
 
 
 def async_database_url(raw: str) -> str:
-    """Maps the URL forms DESIGN.md allows onto the async drivers."""
+    """Maps the URL forms docs/contract.md allows onto the async drivers."""
     scheme, sep, rest = raw.strip().partition("://")
     if not sep or scheme not in _DB_SCHEMES:
         known = ", ".join(f"{s}://" for s in _DB_SCHEMES)

@@ -1,4 +1,4 @@
-"""Operators' commands (DESIGN.md §7): look at an account, grant money, refund an operation.
+"""Operators' commands (docs/contract.md §7): look at an account, grant money, refund an operation.
 
 The same service answers the CLI (`medialab admin …`) and the operators' commands in the chat
 (bot/routers/admin.py):

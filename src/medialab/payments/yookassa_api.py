@@ -1,4 +1,4 @@
-"""YooKassa API v3 wire format (shared/reference/wire-formats.md): payload structs and the two
+"""YooKassa API v3 wire format (docs/wire-formats.md): payload structs and the two
 ways a call can fail. The API's limits on request values are in `yookassa_limits`.
 
 Answers are decoded leniently (unknown fields are ignored, fields the API may omit are optional);

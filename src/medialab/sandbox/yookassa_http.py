@@ -62,7 +62,7 @@ def _refusal_response(_: AnyRequest, refusal: ApiRefusal) -> Response[WireObject
     return Response(refusal.body(), status_code=refusal.status, media_type=MediaType.JSON)
 
 
-# The API, as in shared/reference/wire-formats.md.
+# The API, as in docs/wire-formats.md.
 @post("/payments")
 async def create_payment(request: AnyRequest) -> Response[bytes]:
     base_url = str(request.base_url).rstrip("/")

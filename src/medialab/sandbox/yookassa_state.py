@@ -1,6 +1,6 @@
 """Payments and refunds of the YooKassa stand-in, kept as the JSON objects the API shows.
 
-The rules follow the wire format (shared/reference/wire-formats.md): what a request must look like,
+The rules follow the wire format (docs/wire-formats.md): what a request must look like,
 which status may follow which, and what each status adds to the payment object.
 """
 

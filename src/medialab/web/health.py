@@ -1,4 +1,4 @@
-"""Liveness and readiness (DESIGN.md §5)."""
+"""Liveness and readiness (docs/contract.md §5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """YooKassa's side of the app: notifications in, and a health view of the configuration.
 
-Answers to notifications follow DESIGN.md §5: 200 once handled (a duplicate and an event we do
+Answers to notifications follow docs/contract.md §5: 200 once handled (a duplicate and an event we do
 not use are handled too), 403 from outside the allowlist, 400 for a body that is not a
 notification, 503 only when the API could not be asked, so that YooKassa delivers again.
 """

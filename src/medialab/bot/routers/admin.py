@@ -1,5 +1,5 @@
 """Operators' commands in the chat with the bot, for the Telegram ids in ADMIN_TELEGRAM_IDS:
-/admin_user, /admin_grant, /admin_refund, /admin_refund_stars and /reconcile (DESIGN.md §7, the
+/admin_user, /admin_grant, /admin_refund, /admin_refund_stars and /reconcile (docs/contract.md §7, the
 same as `medialab admin …` and `medialab reconcile`).
 
 This router comes first, so the commands work in any state. Its filter hides it from everyone
