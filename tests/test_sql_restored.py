@@ -51,7 +51,8 @@ class Database:
 
 @pytest.fixture
 async def databases(database_url: str, tmp_path: Path) -> AsyncIterator[list[Database]]:
-    made: list[Database] = []
+    """The test's live database first; backups restored from it are appended, and dropped after."""
+    made: list[Database] = [Database(database_url, tmp_path)]
     yield made
     for db in made:
         await db.engine.dispose()
@@ -67,8 +68,7 @@ def billing_on(db: Database, settings: Settings, redis: Redis) -> BillingService
 async def test_a_restored_backup_wins_over_the_newer_cache(
     database_url: str, tmp_path: Path, settings: Settings, redis: Redis, databases: list[Database]
 ) -> None:
-    live = Database(database_url, tmp_path)
-    databases.append(live)
+    live = databases[0]
     before = billing_on(live, settings, redis)
     user = await before.get_or_create_user(7)
     await before.add_balance(user.user_id, 5 * PRICE, "topup-1")
@@ -107,8 +107,7 @@ async def test_a_restored_backup_wins_over_the_newer_cache(
 async def test_the_reconciler_repairs_a_cache_ahead_of_a_restored_backup(
     database_url: str, tmp_path: Path, settings: Settings, redis: Redis, databases: list[Database]
 ) -> None:
-    live = Database(database_url, tmp_path)
-    databases.append(live)
+    live = databases[0]
     before = billing_on(live, settings, redis)
     users = [(await before.get_or_create_user(100 + n)).user_id for n in range(3)]
     for n, user_id in enumerate(users):

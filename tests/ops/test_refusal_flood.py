@@ -27,17 +27,22 @@ SECRET = "flood-webhook-secret"
 FLOOD, CONNECTIONS, EACH_OTHER_KIND = 2_000, 20, 20
 
 
-async def test_a_flood_of_refused_requests_is_counted_and_logged_in_summary(
-    database_url: str, redis: Redis, refused_port: int, tmp_path: Path
-) -> None:
-    assert DEFAULT_REASONS.keys() == REFUSAL_STATUSES  # the access log drops only what is summarised
+def start_serve(database_url: str, refused_port: int, tmp_path: Path) -> tuple[int, Path, subprocess.Popen[bytes]]:
+    """`medialab serve` as in production, its log in tmp_path/serve.log; the Bot API unreachable."""
     port = free_port()
     log = tmp_path / "serve.log"
     env = environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL, TELEGRAM_BOT_TOKEN=TOKEN,
                       TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_API_URL=f"http://127.0.0.1:{refused_port}")
     command = [sys.executable, "-m", "medialab", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
-        server = subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, env=env)
+        return port, log, subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, env=env)
+
+
+async def test_a_flood_of_refused_requests_is_counted_and_logged_in_summary(
+    database_url: str, redis: Redis, refused_port: int, tmp_path: Path
+) -> None:
+    assert DEFAULT_REASONS.keys() == REFUSAL_STATUSES  # the access log drops only what is summarised
+    port, log, server = start_serve(database_url, refused_port, tmp_path)
     statuses: Counter[tuple[str, int]] = Counter()
     try:
         poll(lambda: "Application startup complete." in messages(log), "started", log, server)
@@ -93,13 +98,7 @@ async def test_clients_that_hang_up_mid_body_are_no_error_of_ours(
 ) -> None:
     """A client that promises a body and hangs up halfway (a scanner, a dropped connection): the
     request is abandoned quietly, no ERROR line and no traceback, and the server goes on."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL, TELEGRAM_BOT_TOKEN=TOKEN,
-                      TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_API_URL=f"http://127.0.0.1:{refused_port}")
-    command = [sys.executable, "-m", "medialab", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as output:
-        server = subprocess.Popen(command, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT, env=env)
+    port, log, server = start_serve(database_url, refused_port, tmp_path)
     try:
         poll(lambda: "Application startup complete." in messages(log), "started", log, server)
         for path, secret in (("/telegram/webhook", SECRET), ("/yookassa/webhook", "")):
