@@ -27,7 +27,8 @@ class DemoFailed(Exception):
 
 
 async def run_demo(workdir: Path | None, output: Path, interactive: bool, write: Callable[[str], None]) -> None:
-    directory = workdir or Path(tempfile.mkdtemp(prefix="medialab-demo-"))
+    # Absolute: web and worker run inside it, where a relative database path would name another file.
+    directory = (workdir or Path(tempfile.mkdtemp(prefix="medialab-demo-"))).absolute()
     directory.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite+aiosqlite:///{directory / 'demo.db'}"
     await migrate.run(database_url)
