@@ -55,6 +55,18 @@ async def drop_pg_database(name: str) -> None:
         await conn.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of each backend with no schema at all, for the migrations to create."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    name = f"medialab_mig_{uuid.uuid4().hex[:10]}"
+    await create_pg_database(name)
+    yield pg_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
+    await drop_pg_database(name)
+
+
 @pytest.fixture(scope="session")
 def pg_migrated() -> Iterator[str]:
     name = f"medialab_test_{uuid.uuid4().hex[:10]}"

@@ -3,34 +3,18 @@ database itself refuses what the ledger must never hold."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from conftest import create_pg_database, drop_pg_database, pg_url
 from medialab.db import migrate
 from medialab.db.engine import create_engine
 from medialab.db.models import Base
 
 TABLES = {"users", "balances", "payments", "operations", "ledger_entries", "payment_notifications",
           "sweep_marks", "kept_results"}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
-        return
-    name = f"medialab_mig_{uuid.uuid4().hex[:10]}"
-    await create_pg_database(name)
-    yield pg_url(name).replace("postgresql://", "postgresql+asyncpg://", 1)
-    await drop_pg_database(name)
 
 
 async def tables(url: str) -> set[str]:

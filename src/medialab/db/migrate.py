@@ -1,8 +1,9 @@
-"""Schema upgrades and downgrades through Alembic, configured from `pyproject.toml`."""
+"""Schema upgrades and downgrades through Alembic, on the scripts shipped inside the package
+(`medialab/migrations/`), so that an installed wheel migrates from any directory."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 from alembic import command
 from alembic.config import Config
@@ -11,17 +12,17 @@ from sqlalchemy.engine import Connection
 from medialab.db.engine import create_engine
 
 
-def _project_root() -> Path:
-    # The checkout that holds `migrations/` (run from it, or an editable install of it).
-    for candidate in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        if (candidate / "migrations" / "env.py").is_file() and (candidate / "pyproject.toml").is_file():
-            return candidate
-    raise RuntimeError("migrations/ not found: run medialab migrate from the project's checkout")
+def script_location() -> str:
+    """The directory of env.py and versions/, wherever the package is installed. (The `alembic`
+    command run in a checkout finds the same directory through pyproject.toml's [tool.alembic].)"""
+    return str(resources.files("medialab") / "migrations")
 
 
 def alembic_config() -> Config:
-    root = _project_root()
-    return Config(toml_file=str(root / "pyproject.toml"))
+    config = Config()
+    # Config options go through configparser's interpolation: a % in the path must be doubled.
+    config.set_main_option("script_location", script_location().replace("%", "%%"))
+    return config
 
 
 async def run(database_url: str, action: str = "upgrade", revision: str = "head") -> None:

@@ -1,0 +1,119 @@
+"""The package as a deployment gets it: the wheel built from this checkout, installed into a clean
+venv outside it, its commands run from a directory that holds nothing of the project (what the
+container image does: release = migrate, web = serve, and the demo, which runs a worker too)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import REDIS_TEST_URL, wait_until
+from medialab.db import migrate
+from medialab.demo.stack import free_port
+from medialab.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+CHECKOUT = Path(__file__).resolve().parents[2]  # the wheel is built from the checkout these tests are in
+BOOKS_BALANCE = "books: every balance equals its ledger; no operation left unsettled"
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin/ of a fresh venv holding the wheel and its dependencies (from the index pip is
+    configured with), made once per session: the install takes most of a minute."""
+    root = tmp_path_factory.mktemp("installed")
+    # The build runs on a copy of what the wheel is made of, so that setuptools' build/ and
+    # egg-info land there and not in the checkout.
+    source = root / "source"
+    shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(CHECKOUT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", str(source), "--no-deps", "-w", str(root / "dist")], check=True, timeout=300)
+    (wheel,) = (root / "dist").glob("medialab-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "python"), *pip[1:], "install", str(wheel)], check=True, timeout=600)
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import medialab; print(medialab.__file__)"],
+                           env=clean_environment(), cwd=root, capture_output=True, text=True, check=True, timeout=60)
+    assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # the installed copy, not the checkout
+    return venv / "bin"
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    """This process's environment without our settings (a developer's exports must not leak in)
+    and without anything that would point Python at the checkout."""
+    ours = {f.metadata["env"] for f in fields(Settings)} | {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    return {k: v for k, v in os.environ.items() if k not in ours} | {"LOG_LEVEL": "WARNING"} | values
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A working directory with nothing of the project in it."""
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    assert not workdir.resolve().is_relative_to(CHECKOUT)
+    return workdir
+
+
+def medialab_command(bin_dir: Path, workdir: Path, *args: str, timeout: float = 120,
+                     **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(bin_dir / "medialab"), *args], cwd=workdir, env=clean_environment(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+async def test_the_release_step_migrates_from_any_directory(installed: Path, elsewhere: Path,
+                                                            empty_database: str) -> None:
+    # The URL as an operator writes it (the command maps it to the async driver).
+    plain_url = empty_database.replace("+aiosqlite", "").replace("+asyncpg", "")
+    done = await asyncio.to_thread(medialab_command, installed, elsewhere, "migrate", DATABASE_URL=plain_url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == "schema at revision 0007\n"
+    assert await migrate.current_revision(empty_database) == "0007"
+
+
+async def test_web_serves_and_is_ready(installed: Path, elsewhere: Path, database_url: str) -> None:
+    port = free_port()
+    log = elsewhere / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen([str(installed / "medialab"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                  cwd=elsewhere, stdout=output, stderr=subprocess.STDOUT,
+                                  env=clean_environment(DATABASE_URL=database_url, REDIS_URL=REDIS_TEST_URL, LOG_LEVEL="INFO"))
+    try:
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            async def ready() -> bool:
+                assert server.poll() is None, f"serve exited at start: {log.read_text()[-3000:]}"
+                try:
+                    return (await http.get(f"http://127.0.0.1:{port}/ready")).status_code == 200
+                except httpx.TransportError:
+                    return False  # not listening yet
+
+            await wait_until(ready, "answered /ready with 200", timeout=90)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = await asyncio.to_thread(server.wait, 30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    # Stopped as a container is: uvicorn shuts down cleanly, then ends by the signal it handled.
+    assert code == -signal.SIGTERM and "Application shutdown complete." in log.read_text(), log.read_text()[-3000:]
+
+
+def test_the_demo_runs_from_the_installed_package(installed: Path, elsewhere: Path) -> None:
+    # Relative paths, as a person types them (web and worker, which run inside --dir, must find the database).
+    done = medialab_command(installed, elsewhere, "demo", "--dir", "run", "--output", "images", timeout=180)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == BOOKS_BALANCE
+    assert len(list((elsewhere / "images").glob("photo-*.png"))) == 6
+    assert done.stderr == ""
