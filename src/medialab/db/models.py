@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 typed models. The migration in `migrations/` creates exactly this schema.
+"""SQLAlchemy 2.0 typed models. The migrations in `medialab/migrations/` create exactly this schema.
 
 Money columns are BIGINT kopecks. The ledger is append-only (triggers refuse UPDATE and DELETE)
 and every entry's sign is checked against its kind.
