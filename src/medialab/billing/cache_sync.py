@@ -47,7 +47,8 @@ class CacheSync(UserDirectory):
         changes that add: until then the cache shows less than SQL, and a charge it refuses is
         checked against SQL (BillingService._confirm_refusal)."""
         result = await self._commit(None, user_id, work)
-        await self._resync_soon(user_id)
+        if self.cache is not None:
+            await self._resync_soon(user_id)
         return result
 
     async def _undo_if_failed(self, step: Step | None, user_id: int, call: Awaitable[Any]) -> Any:
