@@ -5,6 +5,10 @@ cannot be redeemed changes nothing. After each test the books balance and the ca
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +24,9 @@ from medialab.billing.reconcile import reconcile
 from medialab.billing.results import Charged
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, PromoCode
+from medialab.settings import Settings
+
+from conftest import REDIS_TEST_URL
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -130,3 +137,50 @@ async def test_a_code_works_through_its_last_day(billing: BillingService, sessio
     await promo.create_code(sessions, "TODAY", 100, valid_until=promo.end_of(today))
     (user_id,) = await users(billing, 1)
     assert isinstance(await attempt(billing, user_id, "TODAY"), Redeemed)
+
+
+# One process of many: redeems the code for each user id given, all at once, through the same
+# Storage (SQL and the Redis cache) the web app opens; prints what each got.
+REDEEMER = """
+import asyncio, json, sys
+from medialab.billing import promo
+from medialab.settings import Settings
+from medialab.storage import Storage
+
+async def main(code, user_ids):
+    storage = await Storage.open(Settings.from_env(env_file=None))
+    async def one(user_id):
+        try:
+            await promo.redeem(storage.billing, user_id, code)
+            return "redeemed"
+        except promo.PromoRefused as refused:
+            return refused.refusal.value
+    try:
+        print(json.dumps(await asyncio.gather(*(one(user_id) for user_id in user_ids))))
+    finally:
+        await storage.close()
+
+asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
+"""
+
+
+async def test_two_processes_redeeming_a_10_use_code_for_100_users_credit_exactly_10(
+    billing: BillingService, sessions: Sessions, settings: Settings
+) -> None:
+    if billing.cache is None:
+        pytest.skip("the processes run with the Redis cache, as the web app does")
+    await promo.create_code(sessions, "PROCS", 2_500, max_uses=10)
+    ids = await users(billing, 100)
+    environ = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": REDIS_TEST_URL}
+
+    def run(half: list[int]) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", REDEEMER, "PROCS", json.dumps(half)], env=environ,
+                              capture_output=True, text=True, timeout=300, check=True)
+        return json.loads(done.stdout.splitlines()[-1])
+
+    answers = [answer for got in await asyncio.gather(asyncio.to_thread(run, ids[::2]), asyncio.to_thread(run, ids[1::2]))
+               for answer in got]
+
+    assert Counter(answers) == {"redeemed": 10, "used_up": 90}
+    assert await uses(sessions, "PROCS") == 10
+    assert sorted(entry.amount for entry in await promo_entries(sessions)) == [2_500] * 10
