@@ -87,11 +87,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("referred_user_id", name="pk_referrals"),
     )
     op.create_index("ix_referrals_referrer_user_id", "referrals", ["referrer_user_id"])
-    _ledger_checks(NEW_KINDS, NEW_SIGNS)
+    _ledger_checks(NEW_KINDS, NEW_SIGNS, were=(OLD_KINDS, OLD_SIGNS))
 
 
 def downgrade() -> None:
-    _ledger_checks(OLD_KINDS, OLD_SIGNS)
+    _ledger_checks(OLD_KINDS, OLD_SIGNS, were=(NEW_KINDS, NEW_SIGNS))
     op.drop_index("ix_referrals_referrer_user_id", table_name="referrals")
     op.drop_table("referrals")
     op.drop_table("promo_redemptions")
@@ -100,46 +100,31 @@ def downgrade() -> None:
     op.drop_column("users", "referral_code")
 
 
-def _ledger_checks(kinds: str, signs: str) -> None:
+def _ledger_checks(kinds: str, signs: str, were: tuple[str, str]) -> None:
     if op.get_bind().dialect.name == "postgresql":
         for name, check in (("ck_ledger_entries_kind_known", kinds), ("ck_ledger_entries_sign_matches_kind", signs)):
             op.drop_constraint(name, "ledger_entries", type_="check")
             op.create_check_constraint(name, "ledger_entries", check)
         return
-    _rebuild_sqlite_ledger(kinds, signs)
+    _rebuild_sqlite_ledger({f"CHECK ({were[0]})": f"CHECK ({kinds})", f"CHECK ({were[1]})": f"CHECK ({signs})"})
 
 
-def _rebuild_sqlite_ledger(kinds: str, signs: str) -> None:
-    """ledger_entries again with other checks: the rows copied as they are (ids kept), then the
-    index and the append-only triggers of migration 0001 (dropped with the old table; a DROP
-    TABLE fires no DELETE trigger)."""
-    columns = ("id, user_id, kind, amount, balance_after, idempotency_key, payment_id, operation_id, "
-               "actor, reason, created_at")
-    op.create_table(
-        "ledger_entries_new",
-        sa.Column("id", Id, autoincrement=True, nullable=False),
-        sa.Column("user_id", Id, nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("balance_after", sa.BigInteger(), nullable=False),
-        sa.Column("idempotency_key", sa.String(128), nullable=False),
-        sa.Column("payment_id", Id, nullable=True),
-        sa.Column("operation_id", sa.String(64), nullable=True),
-        sa.Column("actor", sa.String(64), nullable=True),
-        sa.Column("reason", sa.Text(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
-        sa.CheckConstraint(signs, name="ck_ledger_entries_sign_matches_kind"),
-        sa.CheckConstraint(kinds, name="ck_ledger_entries_kind_known"),
-        sa.CheckConstraint("amount <> 0", name="ck_ledger_entries_amount_not_zero"),
-        sa.ForeignKeyConstraint(["operation_id"], ["operations.id"], ondelete="RESTRICT",
-                                name="fk_ledger_entries_operation_id_operations"),
-        sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], ondelete="RESTRICT",
-                                name="fk_ledger_entries_payment_id_payments"),
-        _user_fk("ledger_entries"),
-        sa.PrimaryKeyConstraint("id", name="pk_ledger_entries"),
-        sa.UniqueConstraint("idempotency_key", name="uq_ledger_entries_idempotency_key"),
-    )
-    op.execute(f"INSERT INTO ledger_entries_new ({columns}) SELECT {columns} FROM ledger_entries")
+def _rebuild_sqlite_ledger(checks: dict[str, str]) -> None:
+    """ledger_entries again with other checks: its own CREATE TABLE with the checks swapped (so
+    the table stays exactly as it was otherwise), the rows copied as they are (ids kept), then
+    the index and the append-only triggers of migration 0001, which go with the old table (a
+    DROP TABLE fires no DELETE trigger)."""
+    bind = op.get_bind()
+    ddl = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entries'").scalar_one()
+    # Only the name changes: SQLite quotes it in a table it renamed ("ledger_entries" after a rebuild).
+    _, _, columns = ddl.partition("(")
+    new_ddl = f"CREATE TABLE ledger_entries_new ({columns}"
+    for old, new in checks.items():
+        if new_ddl.count(old) != 1:
+            raise RuntimeError(f"ledger_entries has not the check {old} to replace: {ddl}")
+        new_ddl = new_ddl.replace(old, new)
+    op.execute(new_ddl)
+    op.execute("INSERT INTO ledger_entries_new SELECT * FROM ledger_entries")
     op.execute("DROP TABLE ledger_entries")
     op.execute("ALTER TABLE ledger_entries_new RENAME TO ledger_entries")
     op.create_index("ix_ledger_entries_user_id_id", "ledger_entries", ["user_id", "id"])
