@@ -14,7 +14,7 @@ from medialab.db.engine import create_engine
 from medialab.db.models import Base
 
 TABLES = {"users", "balances", "payments", "operations", "ledger_entries", "payment_notifications",
-          "sweep_marks", "kept_results"}
+          "sweep_marks", "kept_results", "promo_codes", "promo_redemptions", "referrals"}
 
 
 async def tables(url: str) -> set[str]:
@@ -29,7 +29,7 @@ async def tables(url: str) -> set[str]:
 async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     await migrate.run(empty_database)
     assert await tables(empty_database) == TABLES
-    assert await migrate.current_revision(empty_database) == "0007"
+    assert await migrate.current_revision(empty_database) == "0008"
     await migrate.run(empty_database, "downgrade", "base")
     assert await tables(empty_database) == set()
     assert await migrate.current_revision(empty_database) is None
@@ -55,6 +55,8 @@ async def _seed(conn) -> None:  # type: ignore[no-untyped-def]
     await conn.execute(text(
         "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'topup', 100, 100, 'k1')"
     ))
+    await conn.execute(text("INSERT INTO promo_codes (code, amount, max_uses, uses) VALUES ('ONE', 100, 1, 1)"))
+    await conn.execute(text("INSERT INTO promo_redemptions (promo_code_id, user_id) VALUES (1, 1)"))
 
 
 @pytest.mark.parametrize(
@@ -74,6 +76,13 @@ async def _seed(conn) -> None:  # type: ignore[no-untyped-def]
         "INSERT INTO operations (id, user_id, type, price, status) VALUES ('o1', 1, 'generate', 1000, 'paid')",
         "INSERT INTO operations (id, user_id, type, price, status) VALUES ('o2', 1, 'paint', 1000, 'charged')",
         "INSERT INTO payments (idempotence_key, user_id, amount, currency) VALUES ('i1', 1, 0, 'RUB')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'promo', -5, 0, 'k7')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'referral', -5, 0, 'k8')",
+        "INSERT INTO ledger_entries (user_id, kind, amount, balance_after, idempotency_key) VALUES (1, 'clawback', 5, 0, 'k9')",
+        "UPDATE promo_codes SET uses = 2",
+        "INSERT INTO promo_redemptions (promo_code_id, user_id) VALUES (1, 1)",
+        "INSERT INTO promo_codes (code, amount, free_operations) VALUES ('NOTHING', 0, 0)",
+        "INSERT INTO referrals (referred_user_id, referrer_user_id) VALUES (1, 1)",
     ],
 )
 async def test_the_database_refuses(database_url: str, statement: str) -> None:
@@ -86,5 +95,30 @@ async def test_the_database_refuses(database_url: str, statement: str) -> None:
                 await conn.execute(text(statement))
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT amount FROM ledger_entries"))).scalars().all() == [100]
+    finally:
+        await engine.dispose()
+
+
+async def test_0008_keeps_the_ledger_and_its_triggers(empty_database: str) -> None:
+    """SQLite rebuilds ledger_entries for its new kinds: the rows stay, and so does append-only."""
+    await migrate.run(empty_database, "upgrade", "0007")
+    engine = create_engine(empty_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (telegram_id, free_operations_left, free_operations_granted) "
+                                    "VALUES (10, 4, 4)"))
+            await conn.execute(text("INSERT INTO balances (user_id, balance) VALUES (1, 100)"))
+            await conn.execute(text("INSERT INTO ledger_entries (user_id, kind, amount, balance_after, "
+                                    "idempotency_key) VALUES (1, 'topup', 100, 100, 'k1')"))
+        await migrate.run(empty_database)
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO ledger_entries (user_id, kind, amount, balance_after, "
+                                    "idempotency_key) VALUES (1, 'promo', 50, 150, 'promo:X:1')"))
+        with pytest.raises((IntegrityError, DBAPIError)):
+            async with engine.begin() as conn:
+                await conn.execute(text("DELETE FROM ledger_entries"))
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, kind, amount FROM ledger_entries ORDER BY id"))).all()
+        assert [tuple(row) for row in rows] == [(1, "topup", 100), (2, "promo", 50)]
     finally:
         await engine.dispose()

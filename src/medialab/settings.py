@@ -56,6 +56,16 @@ def _price(raw: str) -> Kopecks:
     return kopecks
 
 
+def _rubles_or_nothing(raw: str) -> Kopecks:
+    try:
+        kopecks = rubles(raw)
+    except MoneyError:
+        raise ValueError(f"must be a number of rubles (e.g. 50 or 10.50), got {raw!r}") from None
+    if kopecks < 0:
+        raise ValueError(f"must be 0 or more, got {raw!r}")
+    return kopecks
+
+
 def _star_packages(raw: str) -> tuple[int, ...]:
     """`50,100,250`: the Stars packages offered in the payment menu, each 1..10000 Stars."""
     packages = []
@@ -241,6 +251,8 @@ class Settings:
     # one Star puts on the balance (kopecks here), fixed on the invoice when it is made.
     stars_packages: tuple[int, ...] = _setting("STARS_PACKAGES", "50,100,250", _star_packages)
     stars_ruble_rate: Kopecks = _setting("STARS_RUBLE_RATE", "1.5", _price)
+    # Rubles (kopecks here) a referrer gets when a user they brought first tops up; 0: no referrals.
+    referral_bonus: Kopecks = _setting("REFERRAL_BONUS", "0", _rubles_or_nothing)
     # Who answers payment questions (/paysupport), e.g. @shop_support or an email address.
     paysupport_contact: str | None = _setting("PAYSUPPORT_CONTACT", None)
     fal_key: str | None = _setting("FAL_KEY", None, secret=True)

@@ -246,6 +246,13 @@ BAD_ARGUMENTS = [
     (("grant", "9003", "10", "--reason", " "), "the reason is empty"),
     (("grant", "9003", "10", "--grant-id", "a b"), "a grant id is 1-64 letters, digits, '.', '_' or '-', got 'a b'"),
     (("refund", "no-such-op"), "no operation 'no-such-op'"),
+    (("promo", "create", "x!", "10"), "a promo code is 3-32 Latin letters, digits, '_' or '-', got 'x!'"),
+    (("promo", "create", "ABC", "0"), "a promo code must give rubles or --free-ops"),
+    (("promo", "create", "ABC", "-1"), "an amount cannot be below 0 ₽, got '-1'"),
+    (("promo", "create", "ABC", "10", "--uses", "0"), "--uses must be a whole number from 1 to 1000000, got '0'"),
+    (("promo", "create", "ABC", "10", "--until", "31.12.2030"), "--until must be a day as YYYY-MM-DD, got '31.12.2030'"),
+    (("promo", "create", "ABC", "10", "--until", "2020-01-01"), "--until 2020-01-01 is in the past"),
+    (("promo", "disable", "NOPE"), "no promo code NOPE"),
 ]
 
 
@@ -294,15 +301,16 @@ def packages(modules: list[str]) -> set[str]:
 async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
     user_id, operations = await paying_user(billing, 9006)
     commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
-                ["admin", "refund", operations[4]], ["reconcile"]]
+                ["admin", "refund", operations[4]], ["admin", "promo", "create", "cli10", "10", "--uses", "2"],
+                ["admin", "promo", "list"], ["admin", "promo", "disable", "CLI10"], ["reconcile"]]
 
     done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
     assert done.returncode == 0, done.stderr
     *printed, last = done.stdout.splitlines()
     (help_code, after_help), *after_commands = json.loads(last)
     assert help_code == 0 and HELP_ONLY & packages(after_help) == set()
-    assert [code for code, _ in after_commands] == [0, 0, 0, 0]
-    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set(), set(), set(), set()]
+    assert [code for code, _ in after_commands] == [0] * 7
+    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set()] * 7
     if database_url.startswith("sqlite"):  # PostgreSQL's dialect only where it is the database
         _, everything = after_commands[-1]
         assert [name for name in everything if name.startswith("sqlalchemy.dialects.postgresql")] == []
@@ -311,3 +319,6 @@ async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, bil
     assert any(line.startswith("granted 10 ₽ to user 9006: balance 100 ₽ (grant id ") for line in printed)
     assert f"operation {operations[4]}: refunded 10 ₽ to user id {user_id}: balance 110 ₽" in printed
     assert printed[-1].startswith("checked ") and printed[-1].endswith("ledger: ok")
+    assert printed[-4:-1] == ["created CLI10: 10 ₽, used 0/2, no end, active",
+                              "CLI10: 10 ₽, used 0/2, no end, active",
+                              "disabled CLI10: 10 ₽, used 0/2, no end, disabled"]

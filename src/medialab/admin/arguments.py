@@ -26,14 +26,17 @@ def telegram_id(text: str) -> int:
     return value
 
 
-def grant_amount(text: str, maximum: Kopecks) -> Kopecks:
-    """Rubles as an operator types them ("100", "10.50", "10,50") to kopecks, more than 0 and
-    at most `maximum`: a grant adds money; taking it back is a refund's or a chargeback's job."""
+def grant_amount(text: str, maximum: Kopecks, allow_zero: bool = False) -> Kopecks:
+    """Rubles as an operator types them ("100", "10.50", "10,50") to kopecks, more than 0 (or 0
+    with `allow_zero`) and at most `maximum`: a grant adds money; taking it back is a refund's
+    or a chargeback's job."""
     try:
         amount = rubles(text.strip().removesuffix("₽").strip().replace(",", "."))
     except MoneyError as exc:
         raise AdminError(str(exc)) from None
-    if amount <= 0:
+    if amount < 0 and allow_zero:
+        raise AdminError(f"an amount cannot be below 0 ₽, got {text!r}")
+    if amount <= 0 and not allow_zero:
         raise AdminError(f"a grant must be more than 0 ₽, got {text!r}")
     if amount > maximum:
         raise AdminError(f"a grant may be at most {format_rub(maximum)} (MAX_TOPUP), got {text!r}")

@@ -1,4 +1,4 @@
-"""`medialab admin user|grant|grant-file|refund|refund-stars`: argparse definitions, and the typed
+"""`medialab admin user|grant|grant-file|refund|refund-stars|promo`: argparse definitions, and the typed
 text turned into a call of AdminService before any connection is opened (a bad argument costs
 nothing). The admin chat (bot/routers/admin.py) builds its calls with the same builders."""
 
@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from medialab.admin import arguments as parse
-from medialab.admin import grant_file, report
+from medialab.admin import grant_file, promo_commands, report
 
 if TYPE_CHECKING:  # the CLI builds its parser without loading the database layers
     from medialab.admin.service import AdminService
@@ -44,6 +44,7 @@ def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., in
     refund.add_argument("--reason", help="recorded in the ledger")
     stars = actions.add_parser("refund-stars", help="refund a Telegram Stars payment and take its rubles back")
     stars.add_argument("charge_id", help="telegram_payment_charge_id of the payment")
+    promo_commands.add_promo_parser(actions)
     admin.set_defaults(run=run)
 
 
@@ -57,6 +58,8 @@ def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Com
         return grant_file_command(args.file, settings, actor, args.reason, args.grant_id)
     if args.action == "refund-stars":
         return refund_stars_command(args.charge_id, actor)
+    if args.action == "promo":
+        return promo_commands.command_for(args, settings, actor)
     return refund_command(args.operation_id, actor, args.reason)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
 from medialab.admin.grant_file import user_grant_id
+from medialab.billing import promo
 from medialab.billing.audit import check_ledger
+from medialab.billing.promo import PromoLine
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
 from medialab.billing.service import BillingService
@@ -159,6 +161,23 @@ class AdminService:
             return await refund_stars(self._sessions, self._billing, self._bot, charge_id, actor)
         except StarsRefundError as exc:
             raise AdminError(str(exc)) from None
+
+    async def promo_create(self, code: str, amount: int, free_operations: int, max_uses: int | None,
+                           until: date | None, actor: str) -> PromoLine:
+        try:
+            return await promo.create_code(self._sessions, code, amount, free_operations, max_uses,
+                                           promo.end_of(until) if until is not None else None, actor)
+        except promo.CodeExists:
+            raise AdminError(f"promo code {code} exists already (a code is never reused)") from None
+
+    async def promo_list(self) -> list[PromoLine]:
+        return await promo.list_codes(self._sessions)
+
+    async def promo_disable(self, code: str) -> PromoLine:
+        disabled = await promo.disable_code(self._sessions, code)
+        if disabled is None:
+            raise AdminError(f"no promo code {code}")
+        return disabled
 
     async def reconcile(self, repair: bool = True) -> Books:
         """Checks the ledger, then compares the cache with SQL and (with `repair`) rebuilds it."""

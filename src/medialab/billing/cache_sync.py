@@ -40,6 +40,17 @@ class CacheSync(UserDirectory):
         async with self._sessions.begin() as session:
             return await work(session)
 
+    async def commit_past_the_cache(self, user_id: int, work):  # type: ignore[no-untyped-def]
+        """A change of the user's money or free operations that no Redis script makes (a promo
+        code's free operations beside its rubles): SQL alone decides, in one transaction
+        `work(session)`, and the cache is rebuilt from SQL once it has committed. Only for
+        changes that add: until then the cache shows less than SQL, and a charge it refuses is
+        checked against SQL (BillingService._confirm_refusal)."""
+        result = await self._commit(None, user_id, work)
+        if self.cache is not None:
+            await self._resync_soon(user_id)
+        return result
+
     async def _undo_if_failed(self, step: Step | None, user_id: int, call: Awaitable[Any]) -> Any:
         try:
             return await call

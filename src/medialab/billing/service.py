@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from medialab.billing import transactions as tx
 from medialab.billing.cache import Step
@@ -31,6 +34,7 @@ from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType, known_type
 
 log = logging.getLogger(__name__)
+Guard = Callable[[AsyncSession], Awaitable[None]]
 
 
 class BillingService(CacheSync):
@@ -185,9 +189,13 @@ class BillingService(CacheSync):
     async def add_balance(
         self, user_id: int, amount: int, idempotency_key: str, kind: LedgerKind = LedgerKind.TOPUP,
         payment_id: int | None = None, actor: str | None = None, reason: str | None = None,
+        guard: Guard | None = None,
     ) -> CreditResult:
         """Moves the balance by amount kopecks once per idempotency key (a top-up, a grant, a
-        chargeback); a repeated key changes nothing and answers credited=False."""
+        chargeback); a repeated key changes nothing and answers credited=False.
+
+        `guard(session)` runs first in the same SQL transaction: it may lock and check rows of
+        its own (a referral not revoked) and raise to refuse, and then nothing moves."""
         if not isinstance(amount, int) or isinstance(amount, bool):
             raise TypeError("amount must be integer kopecks")
         step = None
@@ -200,14 +208,20 @@ class BillingService(CacheSync):
             except REDIS_DOWN:
                 log.warning("redis unreachable: crediting %s on SQL alone", idempotency_key)
         try:
-            result, version = await self._commit(step, user_id, lambda s: tx.credit(
-                s, user_id, amount, idempotency_key, kind, payment_id, actor, reason))
+            result, version = await self._commit(step, user_id, lambda s: self._guarded_credit(
+                s, guard, user_id, amount, idempotency_key, kind, payment_id, actor, reason))
         except tx.DuplicateKey:
             async with self._sessions() as session:
                 balance, _, _, _ = await tx.snapshot(session, user_id)
             return CreditResult(user_id, False, 0, balance, idempotency_key)
         await self._settle_step(user_id, step, True, version)
         return result
+
+    @staticmethod
+    async def _guarded_credit(session: AsyncSession, guard: Guard | None, *credit: Any) -> tuple[CreditResult, int]:
+        if guard is not None:
+            await guard(session)
+        return await tx.credit(session, *credit)
 
     async def settle_operation(self, operation_id: str, keep: KeptResult | None = None) -> bool:
         """The job was delivered (or its result kept for the user, `keep`): frees its in-flight

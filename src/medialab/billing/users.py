@@ -6,7 +6,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from medialab.billing import sql
+from medialab.billing import referrals, sql
 from medialab.billing.results import UserInfo
 from medialab.db.models import Balance, User
 from medialab.settings import Settings
@@ -18,9 +18,14 @@ class UserDirectory:
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._settings = settings
 
-    async def get_or_create_user(self, telegram_id: int, language: str | None = None) -> UserInfo:
+    async def get_or_create_user(
+        self, telegram_id: int, language: str | None = None, referral_code: str | None = None,
+    ) -> UserInfo:
         """The user, created with FREE_OPERATIONS_COUNT free operations on first contact only,
-        however many requests for the same new user arrive at once."""
+        however many requests for the same new user arrive at once.
+
+        `referral_code`: the link the user came by. A user created now is linked to its owner in
+        the same commit (referrals.link_new_user), so only a new user is ever linked, once."""
         async with self._sessions() as session:
             info = await self._user_info(session, telegram_id)
         if info is not None:
@@ -36,6 +41,8 @@ class UserDirectory:
             user_id = inserted.scalar_one_or_none()
             if user_id is not None:
                 await session.execute(sql.balances.insert().values(user_id=user_id, balance=0))
+                if referral_code is not None and self._settings.referral_bonus > 0:
+                    await referrals.link_new_user(session, user_id, referral_code)
             # A concurrent insert of the same user was committed before ON CONFLICT let us go.
             info = await self._user_info(session, telegram_id)
             assert info is not None

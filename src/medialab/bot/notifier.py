@@ -42,6 +42,8 @@ class Notifier(Protocol):
 
     async def operation_refunded(self, telegram_id: int, language: str, refund: RefundResult) -> bool: ...
 
+    async def referral_bonus(self, telegram_id: int, language: str, amount: int, balance: int) -> bool: ...
+
     async def result_ready(
         self, telegram_id: int, language: str, image: bytes, filename: str, width: int, height: int
     ) -> bool: ...
@@ -55,6 +57,10 @@ class TelegramNotifier:
 
     async def topup_credited(self, telegram_id: int, language: str, amount: int, balance: int) -> bool:
         text = texts_for(language)("topup-credited", amount=format_rub(amount), balance=format_rub(balance))
+        return await self._send(telegram_id, lambda: self._bot.send_message(telegram_id, text))
+
+    async def referral_bonus(self, telegram_id: int, language: str, amount: int, balance: int) -> bool:
+        text = texts_for(language)("referral-bonus", amount=format_rub(amount), balance=format_rub(balance))
         return await self._send(telegram_id, lambda: self._bot.send_message(telegram_id, text))
 
     async def operation_refunded(self, telegram_id: int, language: str, refund: RefundResult) -> bool:
@@ -100,6 +106,10 @@ class LogNotifier:
 
     async def topup_credited(self, telegram_id: int, language: str, amount: int, balance: int) -> bool:
         log.warning("no bot token: user %s not told of a top-up of %s", telegram_id, format_rub(amount))
+        return False
+
+    async def referral_bonus(self, telegram_id: int, language: str, amount: int, balance: int) -> bool:
+        log.warning("no bot token: user %s not told of a referral bonus of %s", telegram_id, format_rub(amount))
         return False
 
     async def operation_refunded(self, telegram_id: int, language: str, refund: RefundResult) -> bool:

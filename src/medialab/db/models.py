@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -21,6 +22,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -47,7 +50,13 @@ OPERATION_TYPES = ("generate", "edit", "merge", "face_swap", "retouch", "upscale
 OPERATION_STATUSES = ("free", "charged", "refunded", "failed")
 JOB_STATES = ("queued", "running", "delivered", "failed")
 PAYMENT_STATUSES = ("pending", "waiting_for_capture", "succeeded", "canceled", "refunded")
-LEDGER_KINDS = ("topup", "charge", "refund", "grant", "chargeback")
+LEDGER_KINDS = ("topup", "charge", "refund", "grant", "chargeback", "promo", "referral", "clawback")
+# The ledger's sign rules (domain/ledger.py) as the database enforces them.
+LEDGER_SIGNS = (
+    "(kind IN ('topup', 'refund', 'promo', 'referral') AND amount > 0)"
+    " OR (kind IN ('charge', 'chargeback', 'clawback') AND amount < 0)"
+    " OR kind = 'grant'"
+)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -86,6 +95,8 @@ class User(Timestamps, Base):
     # Bumped by every change of this user's balance or free operations (and the row lock it
     # takes orders those changes): the Redis cache records which version its snapshot holds.
     version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    # The code of the user's referral link (ref_<code>), made when they first ask for it.
+    referral_code: Mapped[str | None] = mapped_column(String(16), index=True, unique=True)
 
 
 class Balance(Base):
@@ -160,12 +171,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),
-        CheckConstraint(
-            "(kind IN ('topup', 'refund') AND amount > 0)"
-            " OR (kind IN ('charge', 'chargeback') AND amount < 0)"
-            " OR kind = 'grant'",
-            name="sign_matches_kind",
-        ),
+        CheckConstraint(LEDGER_SIGNS, name="sign_matches_kind"),
         Index("ix_ledger_entries_user_id_id", "user_id", "id"),
     )
 
@@ -242,6 +248,68 @@ class KeptResult(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     # A delivery in progress holds the row until then (a process that died mid-send lets go).
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class PromoCode(Base):
+    """A code an operator made; `uses` counts redemptions and never passes `max_uses`."""
+
+    __tablename__ = "promo_codes"
+    __table_args__ = (
+        CheckConstraint("amount >= 0 AND free_operations >= 0", name="gifts_not_negative"),
+        CheckConstraint("amount > 0 OR free_operations > 0", name="gives_something"),
+        CheckConstraint("max_uses IS NULL OR max_uses > 0", name="max_uses_positive"),
+        CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="uses_within_limit"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    amount: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    free_operations: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    uses: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # Redeemable before this moment (the end of the --until day, UTC); None: no end.
+    valid_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class PromoRedemption(Base):
+    __tablename__ = "promo_redemptions"
+    __table_args__ = (UniqueConstraint("promo_code_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    promo_code_id: Mapped[int] = mapped_column(
+        ForeignKey("promo_codes.id", ondelete="RESTRICT"), nullable=False
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+
+
+class Referral(Base):
+    """Who brought a user: made once, when the user first starts the bot with a referral link."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (CheckConstraint("referrer_user_id <> referred_user_id", name="not_self"),)
+
+    referred_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), primary_key=True
+    )
+    referrer_user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="RESTRICT"), index=True, nullable=False
+    )
+    # The referred user's first top-up that succeeded: the one the bonus is for (and taken
+    # back for when it is refunded).
+    first_payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"))
+    # That top-up was refunded: no bonus is paid for it any more, and one paid is taken back.
+    revoked: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

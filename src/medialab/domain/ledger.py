@@ -11,12 +11,15 @@ class LedgerKind(StrEnum):
     REFUND = "refund"
     GRANT = "grant"
     CHARGEBACK = "chargeback"
+    PROMO = "promo"  # a promo code redeemed
+    REFERRAL = "referral"  # a referrer's bonus for a referred user's first top-up
+    CLAWBACK = "clawback"  # that bonus taken back: the top-up was refunded
 
 
 # Sign rules, also enforced by CHECK constraints in the database. A grant is an operator's
 # correction and may go either way; everything else has one direction.
-CREDIT_KINDS = frozenset({LedgerKind.TOPUP, LedgerKind.REFUND})
-DEBIT_KINDS = frozenset({LedgerKind.CHARGE, LedgerKind.CHARGEBACK})
+CREDIT_KINDS = frozenset({LedgerKind.TOPUP, LedgerKind.REFUND, LedgerKind.PROMO, LedgerKind.REFERRAL})
+DEBIT_KINDS = frozenset({LedgerKind.CHARGE, LedgerKind.CHARGEBACK, LedgerKind.CLAWBACK})
 
 
 class PaymentStatus(StrEnum):
@@ -43,3 +46,17 @@ def charge_key(operation_id: str) -> str:
 
 def refund_key(operation_id: str) -> str:
     return f"refund:{operation_id}"
+
+
+def promo_key(code: str, user_id: int) -> str:
+    """Once per code and user: a second redemption of the same code meets this key."""
+    return f"promo:{code}:{user_id}"
+
+
+def referral_key(referred_user_id: int) -> str:
+    """Once per referred user: a referrer is paid for a user once, whatever that user pays later."""
+    return f"referral:{referred_user_id}"
+
+
+def clawback_key(referred_user_id: int) -> str:
+    return f"clawback:referral:{referred_user_id}"

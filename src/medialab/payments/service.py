@@ -23,6 +23,7 @@ from medialab.domain.money import rubles
 from medialab.payments import store
 from medialab.payments.notifications import Notification, handle_notification
 from medialab.payments.refund_sweeper import sweep_refunds
+from medialab.payments.referral_bonus import ReferralBonus
 from medialab.payments.settlement import Outcome, Settlement
 from medialab.payments.sweeper import BATCH as SWEEP_BATCH
 from medialab.payments.sweeper import KEY_LIFETIME, SWEEP_AFTER, SweepReport, sweep_open_payments
@@ -81,7 +82,8 @@ class PaymentService:
         self._settings = settings
         self._billing = billing
         self.client = client
-        self.settlement = Settlement(sessions, billing, notifier, client)
+        self.referrals = ReferralBonus(sessions, billing, settings, notifier)
+        self.settlement = Settlement(sessions, billing, notifier, client, self.referrals)
 
     async def create_payment(self, telegram_id: int, amount_rub: int, request_id: str | None = None) -> TopupLink:
         """A YooKassa payment of amount_rub whole rubles and the URL where the user pays it.

@@ -25,6 +25,7 @@ from medialab.db.models import Payment as PaymentRow
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.metrics import TOPUPS
 from medialab.payments import store
+from medialab.payments.referral_bonus import ReferralBonus, take_back_bonus
 from medialab.payments.topup import mismatch
 from medialab.payments.yookassa_api import Payment, Refund, YooKassaError, YooKassaUnavailable
 from medialab.payments.yookassa_client import YooKassaClient
@@ -74,12 +75,13 @@ def chargeback_key(refund_id: str) -> str:
 class Settlement:
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], billing: BillingService,
-        notifier: Notifier, client: YooKassaClient | None,
+        notifier: Notifier, client: YooKassaClient | None, referrals: ReferralBonus | None = None,
     ) -> None:
         self._sessions = sessions
         self._billing = billing
         self._notifier = notifier
         self._client = client
+        self._referrals = referrals
 
     async def settle_payment(self, provider_payment_id: str) -> Outcome:
         return _counted(await self._settle_payment(provider_payment_id))
@@ -180,6 +182,8 @@ class Settlement:
             actor="yookassa", reason=f"YooKassa payment {payment.id}",
         )
         await self._move(row, PaymentStatus.SUCCEEDED, payment)
+        if self._referrals is not None:  # on every notice: a bonus a crash left unpaid is paid now
+            await self._referrals.topup_succeeded(row.id)
         if not result.credited:
             return Outcome.DONE_BEFORE
         log.info("payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
@@ -222,6 +226,7 @@ class Settlement:
         )
         if payment.refunded_kopecks >= row.amount:
             await self._move(row, PaymentStatus.REFUNDED, payment)
+        await take_back_bonus(self._sessions, self._billing, row.id)  # once, however often asked
         if result.credited:
             log.info("refund %s of payment %s: %s kopecks taken back", refund.id, row.id, refund.amount_kopecks)
         return result

@@ -24,6 +24,7 @@ from medialab.billing.service import BillingService
 from medialab.db.models import Payment
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.payments import store
+from medialab.payments.referral_bonus import ReferralBonus
 from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,12 @@ class Paid(msgspec.Struct, frozen=True):
 class StarsPayments:
     """Stateless over the process's sessions and billing: cheap to make per update."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], billing: BillingService, settings: Settings) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], billing: BillingService, settings: Settings,
+                 referrals: ReferralBonus | None = None) -> None:
         self._sessions = sessions
         self._billing = billing
         self._settings = settings
+        self._referrals = referrals
 
     def offers(self, stars: int) -> bool:
         return stars in self._settings.stars_packages
@@ -163,6 +166,8 @@ class StarsPayments:
         )
         if result.credited:
             log.info("stars payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
+        if self._referrals is not None:  # on every delivery: a bonus a crash left unpaid is paid now
+            await self._referrals.topup_succeeded(row.id)
         return Paid(Verdict.OK, result.credited, row.amount, result.balance)
 
     async def _match(self, session: AsyncSession, telegram_id: int, payload: str, currency: str,

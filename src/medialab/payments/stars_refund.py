@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Payment, User
 from medialab.domain.ledger import LedgerKind, PaymentStatus
+from medialab.payments.referral_bonus import take_back_bonus
 from medialab.payments.stars import PROVIDER, credit_key, refund_key
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ async def _take_back(sessions: async_sessionmaker[AsyncSession], billing: Billin
             await session.execute(
                 update(Payment).where(Payment.id == credit.payment_id, Payment.status == PaymentStatus.SUCCEEDED.value)
                 .values(status=PaymentStatus.REFUNDED.value))
+        await take_back_bonus(sessions, billing, credit.payment_id)  # once, however often asked
     return StarsRefund(charge_id, credit.telegram_id, credit.stars, credit.amount if result.credited else 0,
                        result.balance, result.credited)
 

@@ -49,7 +49,7 @@ help =
     An operation costs {$price}; new users get {$free} free operations. If an operation fails, you get the money or the free operation back.
     A chosen mode stays until you change it: every new description or photo is a new operation.
 
-    Commands: /start — menu, /balance — balance, /cancel — leave the mode, /help — this help.
+    Commands: /start — menu, /balance — balance, /cancel — leave the mode, /promo CODE — redeem a promo code, /invite — your invitation link, /help — this help.
 cancel-done = Cancelled. Menu: /start
 cancel-nothing = Nothing to cancel. Menu: /start
 no-mode = Choose a mode in the menu first: /start
@@ -121,3 +121,23 @@ paysupport =
 paysupport-contact = Payment support: {$contact}
 private-chat-only = I work in private chats only: open a chat with me and send /start.
 stars-refunded = Your Stars payment was refunded: {$amount} taken off your balance.
+
+## Promo codes and invitations
+
+promo-usage = Send the code after the command, e.g. /promo SUMMER25.
+promo-bad-code = That is not a promo code: a code is 3 to 32 Latin letters, digits, "_" or "-".
+promo-refused-unknown = There is no promo code {$code}. Check the spelling.
+promo-refused-disabled = The promo code {$code} no longer works.
+promo-refused-expired = The promo code {$code} has expired.
+promo-refused-used-up = The promo code {$code} has been used up.
+promo-refused-already-redeemed = You have already used the promo code {$code}.
+promo-redeemed = Promo code {$code} accepted!
+promo-gift-money = {$amount} added to your balance.
+promo-gift-free = Free operations added: {$count}.
+invite-link =
+    Invite friends: when someone who started the bot with your link first tops up, you get {$bonus}.
+    Your link: {$link}
+invite-off = Invitations are not available right now.
+referral-bonus =
+    A friend you invited topped up: {$amount} added to your balance.
+    Balance: {$balance}

@@ -1,6 +1,7 @@
 """Operators' commands in the chat with the bot, for the Telegram ids in ADMIN_TELEGRAM_IDS:
-/admin_user, /admin_grant, /admin_refund, /admin_refund_stars and /reconcile (docs/contract.md §7, the
-same as `medialab admin …` and `medialab reconcile`).
+/admin_user, /admin_grant, /admin_refund, /admin_refund_stars, /admin_promo_create, /admin_promo_list,
+/admin_promo_disable and /reconcile (docs/contract.md §7, the same as `medialab admin …` and
+`medialab reconcile`).
 
 This router comes first, so the commands work in any state. Its filter hides it from everyone
 else: anyone else's /admin_grant goes on to the other routers like any text they send, and gets
@@ -23,7 +24,7 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from medialab.admin import commands, report
+from medialab.admin import commands, promo_commands, report
 from medialab.admin import arguments as parse
 from medialab.admin.arguments import AdminError
 from medialab.admin.service import AdminService
@@ -39,6 +40,8 @@ USAGE = {
     "admin_refund": "/admin_refund <operation_id> [reason…]",
     "admin_refund_stars": "/admin_refund_stars <charge_id>",
     "reconcile": "/reconcile",
+    "admin_promo_list": "/admin_promo_list",
+    "admin_promo_disable": "/admin_promo_disable <CODE>",
 }
 # Each drift is in the logs too; the chat gets the summary and this many of them.
 MAX_DRIFT_LINES = 30
@@ -52,6 +55,9 @@ def create_router() -> Router:
     router.message.register(refund, Command("admin_refund"))
     router.message.register(refund_stars, Command("admin_refund_stars"))
     router.message.register(reconcile, Command("reconcile"))
+    router.message.register(promo_create, Command("admin_promo_create"))
+    router.message.register(promo_list, Command("admin_promo_list"))
+    router.message.register(promo_disable, Command("admin_promo_disable"))
     return router
 
 
@@ -125,3 +131,20 @@ async def reconcile(message: Message, command: CommandObject, services: Services
         return summary
 
     await _answer(message, services, command, build)
+
+
+async def promo_create(message: Message, command: CommandObject, services: Services) -> None:
+    await _answer(message, services, command,
+                  lambda: promo_commands.chat_create_command(command.args, services.settings, _actor(message)))
+
+
+async def promo_list(message: Message, command: CommandObject, services: Services) -> None:
+    def build() -> commands.Command:
+        _words(command, 0)
+        return promo_commands.list_command()
+
+    await _answer(message, services, command, build)
+
+
+async def promo_disable(message: Message, command: CommandObject, services: Services) -> None:
+    await _answer(message, services, command, lambda: promo_commands.disable_command(*_words(command, 1)))

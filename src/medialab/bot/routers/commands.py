@@ -1,18 +1,21 @@
-"""/start, /help, /cancel and /balance: they work in any state, so this router comes first."""
+"""/start (with its deep links), /help, /cancel, /balance, /promo and /invite: they work in any state,
+so this router comes first."""
 
 from __future__ import annotations
 
 from aiogram import Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import LooksLikeCommand
 from medialab.bot.keyboards import main_menu, topup_button
+from medialab.bot.routers import promo
 from medialab.bot.texts import Texts
 from medialab.bot.views import account_lines
 from medialab.domain.money import format_rub
+from medialab.domain.promo import StartAsks, start_payload
 from medialab.services import Services
 
 
@@ -23,17 +26,27 @@ def create_router() -> Router:
     router.message.register(show_help, Command("help"))
     router.message.register(cancel, Command("cancel"))
     router.message.register(balance, Command("balance"))
+    router.message.register(promo.redeem, Command("promo"))
+    router.message.register(promo.invite, Command("invite"))
     return router
 
 
-async def start(message: Message, state: FSMContext, services: Services, texts: Texts, language: str) -> SendMessage:
+async def start(message: Message, command: CommandObject, state: FSMContext, services: Services, texts: Texts,
+                language: str) -> SendMessage:
     # /start leaves whatever mode or question was open.
     await state.clear()
-    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    # A deep link's payload: a referral counts only for a user created by this very /start.
+    asks = start_payload(command.args)
+    referral = asks[1] if asks is not None and asks[0] is StartAsks.REFERRAL else None
+    user = await services.billing.get_or_create_user(message.from_user.id, language, referral)  # type: ignore[union-attr]
+    promo_text = None
+    if asks is not None and asks[0] is StartAsks.PROMO:
+        promo_text = await promo.promo_answer(services, texts, user.user_id, asks[1])
+        user = await services.billing.get_user_info(user.telegram_id) or user  # with what the code gave
     greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
                      price=format_rub(services.billing.price), total=user.free_operations_total)
-    text = "\n\n".join((greeting, account_lines(texts, user, services.billing.price), texts("start-choose")))
-    return message.answer(text, reply_markup=main_menu(texts))
+    parts = (greeting, promo_text, account_lines(texts, user, services.billing.price), texts("start-choose"))
+    return message.answer("\n\n".join(part for part in parts if part), reply_markup=main_menu(texts))
 
 
 async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:

@@ -45,7 +45,7 @@ def create_router() -> Router:
 
 
 def _stars(services: Services) -> StarsPayments:
-    return StarsPayments(services.sessions, services.billing, services.settings)
+    return StarsPayments(services.sessions, services.billing, services.settings, services.payments.referrals)
 
 
 async def send_invoice(callback: CallbackQuery, services: Services, texts: Texts) -> None:
