@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from medialab.domain.money import Kopecks, MoneyError, rubles
-from medialab.domain.operations import BILLABLE_TYPES
+from medialab.domain.operations import BILLABLE_TYPES, OperationType
+from medialab.domain.pricing import PriceList
 
 YOOKASSA_PUBLISHED_RANGES = (
     "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,"
@@ -25,6 +26,8 @@ YOOKASSA_PUBLISHED_RANGES = (
 # Telegram takes invoices of up to 10000 Stars; more buttons than this crowd the payment menu.
 MAX_STARS_PER_INVOICE = 10_000
 MAX_STARS_PACKAGES = 6
+# Rubles; far above any real price, and far below what a BIGINT of kopecks holds.
+MAX_OPERATION_PRICE = 1_000_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,6 +57,31 @@ def _price(raw: str) -> Kopecks:
     if kopecks <= 0:
         raise ValueError(f"must be more than 0, got {raw!r}")
     return kopecks
+
+
+def _operation_prices(raw: str) -> tuple[tuple[str, Kopecks], ...]:
+    """`generate=12,upscale=5`: whole rubles for some paid types (the others cost
+    PRICE_PER_OPERATION), each type once; add_text is free and takes no price."""
+    prices: dict[str, Kopecks] = {}
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        kind, sep, price = (piece.strip() for piece in part.partition("="))
+        if not sep or not kind or not price:
+            raise ValueError(f"expected type=rubles, got {part!r}")
+        if kind == OperationType.ADD_TEXT:
+            raise ValueError(f"{kind} is free and takes no price, got {part!r}")
+        if kind not in BILLABLE_TYPES:
+            known = ", ".join(sorted(BILLABLE_TYPES))
+            raise ValueError(f"{kind!r} is not a paid operation type; use one of {known}")
+        # The length first: int() of a thousand digits is work, and is refused past 4300.
+        if not (price.isascii() and price.isdigit() and len(price) <= 8 and 1 <= int(price) <= MAX_OPERATION_PRICE):
+            raise ValueError(f"the price of {kind} must be a whole number of rubles from 1 to "
+                             f"{MAX_OPERATION_PRICE}, got {price!r}")
+        if kind in prices:
+            raise ValueError(f"{kind} is priced twice")
+        prices[kind] = rubles(price)
+    return tuple(prices.items())
 
 
 def _star_packages(raw: str) -> tuple[int, ...]:
@@ -207,6 +235,8 @@ class Settings:
     # Connect and read deadline of every Redis call: past it money falls back to SQL alone.
     redis_timeout: float = _setting("REDIS_TIMEOUT", "1", _seconds)
     price_per_operation: Kopecks = _setting("PRICE_PER_OPERATION", "10", _price)
+    # Prices of some paid types that differ from PRICE_PER_OPERATION (see `prices`).
+    operation_prices: tuple[tuple[str, Kopecks], ...] = _setting("OPERATION_PRICES", "", _operation_prices)
     free_operations_count: int = _setting("FREE_OPERATIONS_COUNT", "4", _whole(0))
     min_topup: int = _setting("MIN_TOPUP", "10", _whole(1))
     max_topup: int = _setting("MAX_TOPUP", "100000", _whole(1))
@@ -273,6 +303,11 @@ class Settings:
         if not self.telegram_bot_token:
             return None
         return hashlib.sha256(b"medialab-telegram-webhook:" + self.telegram_bot_token.encode()).hexdigest()
+
+    @property
+    def prices(self) -> PriceList:
+        """What each operation type costs: OPERATION_PRICES, else PRICE_PER_OPERATION."""
+        return PriceList(self.price_per_operation, self.operation_prices)
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from medialab.bot.modes import MODES
 from medialab.bot.texts import Texts
 from medialab.domain.money import format_rub, rubles
+from medialab.domain.pricing import PriceList
 
 PAYMENT_MENU = "payment_menu"
 PAYMENT_AMOUNT_PREFIX = "payment_amount_"
@@ -18,10 +19,13 @@ MERGE_GO = "merge:go"
 TOPUP_AMOUNTS = (100, 300, 500, 1000)
 
 
-def main_menu(texts: Texts) -> InlineKeyboardMarkup:
+def main_menu(texts: Texts, prices: PriceList) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     for mode in MODES:
-        builder.button(text=texts(mode.button_key), callback_data=mode.callback_data)
+        label = texts(mode.button_key)
+        if mode.operation.billable:  # add_text's button says it is free
+            label = texts("button-mode-price", mode=label, price=format_rub(prices.price_of(mode.operation)))
+        builder.button(text=label, callback_data=mode.callback_data)
     builder.button(text=texts("button-payment-menu"), callback_data=PAYMENT_MENU)
     # Two modes a row; add_text and the payment button get a row each.
     builder.adjust(2, 2, 2, 1, 1)

@@ -56,6 +56,8 @@ no-mode = Choose a mode in the menu first: /start
 stale-button = This button no longer works. Menu: /start
 
 price-line = Price of an operation: {$price}
+price-range = from {$lowest} to {$highest}
+button-mode-price = {$mode} · {$price}
 
 ## Payments
 

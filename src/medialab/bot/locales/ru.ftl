@@ -56,6 +56,8 @@ no-mode = Сначала выберите режим в меню: /start
 stale-button = Эта кнопка больше не действует. Меню: /start
 
 price-line = Цена операции: {$price}
+price-range = от {$lowest} до {$highest}
+button-mode-price = {$mode} · {$price}
 
 ## Payments
 

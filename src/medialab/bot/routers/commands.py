@@ -11,8 +11,7 @@ from aiogram.types import Message
 from medialab.bot.filters import LooksLikeCommand
 from medialab.bot.keyboards import main_menu, topup_button
 from medialab.bot.texts import Texts
-from medialab.bot.views import account_lines
-from medialab.domain.money import format_rub
+from medialab.bot.views import account_lines, price_text
 from medialab.services import Services
 
 
@@ -31,15 +30,14 @@ async def start(message: Message, state: FSMContext, services: Services, texts: 
     await state.clear()
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
     greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
-                     price=format_rub(services.billing.price), total=user.free_operations_total)
-    text = "\n\n".join((greeting, account_lines(texts, user, services.billing.price), texts("start-choose")))
-    return message.answer(text, reply_markup=main_menu(texts))
+                     price=price_text(texts, services.billing.prices), total=user.free_operations_total)
+    text = "\n\n".join((greeting, account_lines(texts, user, services.billing.prices), texts("start-choose")))
+    return message.answer(text, reply_markup=main_menu(texts, services.billing.prices))
 
 
 async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:
-    settings = services.settings
-    return message.answer(texts("help", price=format_rub(settings.price_per_operation),
-                               free=settings.free_operations_count))
+    return message.answer(texts("help", price=price_text(texts, services.billing.prices),
+                               free=services.settings.free_operations_count))
 
 
 async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessage:
@@ -51,4 +49,4 @@ async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessa
 
 async def balance(message: Message, services: Services, texts: Texts, language: str) -> SendMessage:
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    return message.answer(account_lines(texts, user, services.billing.price), reply_markup=topup_button(texts))
+    return message.answer(account_lines(texts, user, services.billing.prices), reply_markup=topup_button(texts))
