@@ -62,7 +62,9 @@ async def _recorded(sessions: Sessions, operation_id: str) -> tuple[str, int, li
     return op.status, op.price, [tuple(entry) for entry in entries]  # type: ignore[misc]
 
 
-async def test_each_type_is_charged_its_price_and_refused_naming_it(billing: BillingService, sessions: Sessions) -> None:
+async def test_each_type_is_charged_its_price_and_refused_naming_it(
+    billing: BillingService, sessions: Sessions
+) -> None:
     user_id = await _paying_user(billing, 1, 3200)
     expected = {"generate": 1200, "upscale": 500, "face_swap": 1500}
     balance = 3200

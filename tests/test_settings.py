@@ -76,8 +76,8 @@ def test_wrong_values_name_the_variable(env: dict[str, str], message: str) -> No
 
 
 def test_operation_prices_name_some_types_and_the_rest_cost_the_price_per_operation() -> None:
-    s = Settings.from_env({"OPERATION_PRICES": " generate=12, upscale = 5,face_swap=15,", "PRICE_PER_OPERATION": "10.50"},
-                          env_file=None)
+    env = {"OPERATION_PRICES": " generate=12, upscale = 5,face_swap=15,", "PRICE_PER_OPERATION": "10.50"}
+    s = Settings.from_env(env, env_file=None)
     assert s.operation_prices == (("generate", 1200), ("upscale", 500), ("face_swap", 1500))
     prices = s.prices
     assert [prices.price_of(kind) for kind in ("generate", "upscale", "face_swap", "edit", "merge", "add_text")] == [

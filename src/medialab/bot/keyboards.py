@@ -16,6 +16,8 @@ PAYMENT_CUSTOM = "payment_custom"
 PAYMENT_CANCEL = "payment_cancel"
 STARS_AMOUNT_PREFIX = "stars_amount_"
 MERGE_GO = "merge:go"
+# history:<ledger entry id>: the movements before that entry (ours, not fixed by the contract).
+HISTORY_PREFIX = "history:"
 TOPUP_AMOUNTS = (100, 300, 500, 1000)
 
 
@@ -55,6 +57,12 @@ def payment_menu(texts: Texts, stars_packages: tuple[int, ...] = ()) -> InlineKe
 def pay_link(texts: Texts, amount_kopecks: int, url: str) -> InlineKeyboardMarkup:
     builder = InlineKeyboardBuilder()
     builder.button(text=texts("button-pay", amount=format_rub(amount_kopecks)), url=url)
+    return builder.as_markup()
+
+
+def history_button(texts: Texts, before_entry_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=texts("button-history-older"), callback_data=f"{HISTORY_PREFIX}{before_entry_id}")
     return builder.as_markup()
 
 

@@ -49,7 +49,7 @@ help =
     An operation costs {$price}; new users get {$free} free operations. If an operation fails, you get the money or the free operation back.
     A chosen mode stays until you change it: every new description or photo is a new operation.
 
-    Commands: /start — menu, /balance — balance, /cancel — leave the mode, /help — this help.
+    Commands: /start — menu, /balance — balance, /history — balance history, /cancel — leave the mode, /help — this help.
 cancel-done = Cancelled. Menu: /start
 cancel-nothing = Nothing to cancel. Menu: /start
 no-mode = Choose a mode in the menu first: /start
@@ -123,3 +123,21 @@ paysupport =
 paysupport-contact = Payment support: {$contact}
 private-chat-only = I work in private chats only: open a chat with me and send /start.
 stars-refunded = Your Stars payment was refunded: {$amount} taken off your balance.
+
+## Balance history (/history): dates in UTC, in the user's language
+
+history-title = Balance history (UTC times):
+history-empty = No balance movements yet. Top up: /balance
+history-no-older = There are no earlier balance movements.
+history-line = {DATETIME($date, dateStyle: "medium", timeStyle: "short", timeZone: "UTC")} — {$what}: {$amount}, balance {$balance}
+history-what = { $kind ->
+    [topup] Top-up
+    [charge] Payment, {$operation}
+    [refund] Refund, {$operation}
+    [grant] Adjustment by support
+    [chargeback] Top-up reversed
+    [promo] Promo code
+    [referral] Referral bonus
+   *[other] Balance change
+}
+button-history-older = ⬅️ Earlier

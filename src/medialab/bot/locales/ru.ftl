@@ -49,7 +49,7 @@ help =
     Операция стоит {$price}, бесплатных операций для новых пользователей: {$free}. Если операция не удалась, мы вернём деньги или бесплатную операцию.
     Выбранный режим действует, пока вы не смените его: каждое новое описание или фото — новая операция.
 
-    Команды: /start — меню, /balance — баланс, /cancel — выйти из режима, /help — эта справка.
+    Команды: /start — меню, /balance — баланс, /history — история баланса, /cancel — выйти из режима, /help — эта справка.
 cancel-done = Отменено. Меню: /start
 cancel-nothing = Сейчас нечего отменять. Меню: /start
 no-mode = Сначала выберите режим в меню: /start
@@ -123,3 +123,21 @@ paysupport =
 paysupport-contact = Связаться с поддержкой: {$contact}
 private-chat-only = Я работаю только в личных сообщениях: откройте чат со мной и отправьте /start.
 stars-refunded = Оплата звёздами возвращена: {$amount} списано с баланса.
+
+## Balance history (/history): dates in UTC, in the user's language
+
+history-title = История баланса (время UTC):
+history-empty = Движений по балансу пока нет. Пополнить баланс: /balance
+history-no-older = Более ранних движений по балансу нет.
+history-line = {DATETIME($date, dateStyle: "medium", timeStyle: "short", timeZone: "UTC")} — {$what}: {$amount}, баланс {$balance}
+history-what = { $kind ->
+    [topup] Пополнение
+    [charge] Оплата, {$operation}
+    [refund] Возврат, {$operation}
+    [grant] Корректировка от поддержки
+    [chargeback] Отмена пополнения
+    [promo] Промокод
+    [referral] Бонус за приглашение
+   *[other] Изменение баланса
+}
+button-history-older = ⬅️ Ранее
