@@ -7,13 +7,10 @@ before it plus its amount. The reconciler finds no drift afterwards."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from medialab.billing.audit import check_ledger
-from medialab.billing.reconcile import reconcile
 from medialab.billing.results import Charged
 from medialab.billing.service import BillingService
 from medialab.billing.statement import Movement
@@ -21,6 +18,8 @@ from medialab.domain.ledger import LedgerKind
 from medialab.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
+# After each test the books balance and the cache (with Redis in front) holds SQL's numbers.
+pytestmark = pytest.mark.usefixtures("books_checked")
 
 
 @pytest.fixture
@@ -28,15 +27,6 @@ def settings(database_url: str) -> Settings:
     """conftest's `billing` is built on these: no free operations, so every charge moves money."""
     return Settings.from_env({"DATABASE_URL": database_url, "FREE_OPERATIONS_COUNT": "0",
                               "OPERATION_PRICES": "generate=12,upscale=5"}, env_file=None)
-
-
-@pytest.fixture(autouse=True)
-async def books_and_cache_agree_with_sql(billing: BillingService, sessions: Sessions) -> AsyncIterator[None]:
-    yield
-    assert await check_ledger(sessions) == []
-    if billing.cache is not None:
-        report = await reconcile(billing, repair=False, pending_grace=0)
-        assert report.drifts == [] and report.users_busy == 0
 
 
 def _chain_holds(movements: list[Movement]) -> None:

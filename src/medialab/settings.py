@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -59,18 +59,24 @@ def _price(raw: str) -> Kopecks:
     return kopecks
 
 
+def _pairs(raw: str, form: str) -> Iterator[tuple[str, str]]:
+    """`key=value,…` as (key, value) pairs; `form` says what a pair should look like."""
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        key, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"expected {form}, got {part!r}")
+        yield key, value
+
+
 def _operation_prices(raw: str) -> tuple[tuple[str, Kopecks], ...]:
     """`generate=12,upscale=5`: whole rubles for some paid types (the others cost
     PRICE_PER_OPERATION), each type once; add_text is free and takes no price."""
     prices: dict[str, Kopecks] = {}
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        kind, sep, price = (piece.strip() for piece in part.partition("="))
-        if not sep or not kind or not price:
-            raise ValueError(f"expected type=rubles, got {part!r}")
+    for kind, price in _pairs(raw, "type=rubles"):
         if kind == OperationType.ADD_TEXT:
-            raise ValueError(f"{kind} is free and takes no price, got {part!r}")
+            raise ValueError(f"{kind} is free and takes no price, got {kind}={price}")
         if kind not in BILLABLE_TYPES:
             known = ", ".join(sorted(BILLABLE_TYPES))
             raise ValueError(f"{kind!r} is not a paid operation type; use one of {known}")
@@ -122,12 +128,7 @@ def _ids(raw: str) -> frozenset[int]:
 def _model_ids(raw: str) -> tuple[tuple[str, str], ...]:
     """`mode=model/id,…`: fal model ids that replace the defaults of some modes."""
     pairs = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        mode, sep, model = (piece.strip() for piece in part.partition("="))
-        if not sep or not mode or not model:
-            raise ValueError(f"expected mode=model_id, got {part!r}")
+    for mode, model in _pairs(raw, "mode=model_id"):
         if mode not in BILLABLE_TYPES:
             known = ", ".join(sorted(BILLABLE_TYPES))
             raise ValueError(f"{mode!r} is not a mode fal runs; use one of {known}")
