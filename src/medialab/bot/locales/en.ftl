@@ -138,6 +138,7 @@ history-what = { $kind ->
     [chargeback] Top-up reversed
     [promo] Promo code
     [referral] Referral bonus
+    [clawback] Referral bonus taken back
    *[other] Balance change
 }
 button-history-older = ⬅️ Earlier

@@ -138,6 +138,7 @@ history-what = { $kind ->
     [chargeback] Отмена пополнения
     [promo] Промокод
     [referral] Бонус за приглашение
+    [clawback] Отмена бонуса за приглашение
    *[other] Изменение баланса
 }
 button-history-older = ⬅️ Ранее
