@@ -120,7 +120,7 @@ async def prepare_runs(
     workload: Workload, billing: BillingService, sessions: Sessions, redis: Redis
 ) -> list[TimedRun]:
     """Seeds the users of each path (not timed) and pairs each path's call with its check."""
-    price = billing.price
+    price = billing.prices.price_of("generate")
     seeded = price * workload.most_charges_per_user
     cached_users = await seed_users(sessions, workload.users, seeded)
     await preload_cache(billing.cache, cached_users, seeded)  # type: ignore[arg-type]

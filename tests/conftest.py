@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from redis.asyncio import Redis
 
+from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
+from medialab.billing.reconcile import reconcile
 from medialab.billing.service import BillingService
 from medialab.db.redis import redis_client
 from medialab.db import migrate
@@ -136,6 +138,17 @@ def billing(
     if request.param == "sql":
         return BillingService(sessions, settings)
     return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000), BalanceCache(redis))
+
+
+@pytest.fixture
+async def books_checked(billing: BillingService, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[None]:
+    """After the test: every balance equals its ledger and, with Redis in front, the reconciler
+    finds the cache holding exactly SQL's numbers."""
+    yield
+    assert await check_ledger(sessions) == []
+    if billing.cache is not None:
+        report = await reconcile(billing, repair=False, pending_grace=0)
+        assert report.drifts == [] and report.users_busy == 0
 
 
 @pytest.fixture

@@ -153,6 +153,26 @@ async def test_a_refusal_behind_reservations_on_their_way_to_sql_leaves_them_alo
     assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
 
 
+async def test_a_cache_behind_sql_admits_the_type_sql_can_pay_at_its_own_price(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+) -> None:
+    """OPERATION_PRICES: whether the cache lags is judged by the price of the type asked for."""
+    priced = settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10,
+                                     operation_prices=(("upscale", 500), ("generate", 1200)))
+    billing = BillingService(sessions, priced, BalanceCache(redis))
+    user = await billing.get_or_create_user(1)
+    await billing.add_balance(user.user_id, 500, "topup-1")
+    # A top-up that never reached Redis (made on SQL alone): the cache holds 5 ₽ less than SQL.
+    await BillingService(sessions, priced).add_balance(user.user_id, 500, "topup-2")
+
+    upscale = await billing.charge_operation(user.user_id, "upscale")
+    assert isinstance(upscale, Charged) and (upscale.price, upscale.balance) == (500, 500)
+    upscale = await billing.charge_operation(user.user_id, "upscale")
+    assert isinstance(upscale, Charged) and (upscale.price, upscale.balance) == (500, 0)
+    assert await billing.charge_operation(user.user_id, "generate") == InsufficientFunds(user.user_id, 0, 1200)
+    assert await cache_numbers(redis, user.user_id) == await sql_numbers(sessions, user.user_id)
+
+
 class ReadThenWait(AsyncSession):
     """A session whose first statement, once `armed`, returns only when `go` is set: a read that
     finished long before its caller could use it (it waited for the event loop, a connection)."""

@@ -48,6 +48,15 @@ def test_database_urls_map_to_async_drivers(raw: str, url: str) -> None:
     [
         ({"PRICE_PER_OPERATION": "abc"}, "PRICE_PER_OPERATION: must be a number of rubles"),
         ({"PRICE_PER_OPERATION": "0"}, "PRICE_PER_OPERATION: must be more than 0"),
+        ({"OPERATION_PRICES": "paint=12"}, "OPERATION_PRICES: 'paint' is not a paid operation type; use one of edit, "),
+        ({"OPERATION_PRICES": "add_text=3"}, "OPERATION_PRICES: add_text is free and takes no price, got add_text=3"),
+        ({"OPERATION_PRICES": "generate=12.50"}, "OPERATION_PRICES: the price of generate must be a whole number "
+                                                 "of rubles from 1 to 1000000, got '12.50'"),
+        ({"OPERATION_PRICES": "upscale=0"}, "OPERATION_PRICES: the price of upscale must be a whole number"),
+        ({"OPERATION_PRICES": "upscale=-5"}, "OPERATION_PRICES: the price of upscale must be a whole number"),
+        ({"OPERATION_PRICES": "upscale=" + "9" * 5000}, "OPERATION_PRICES: the price of upscale must be a whole"),
+        ({"OPERATION_PRICES": "generate 12"}, "OPERATION_PRICES: expected type=rubles, got 'generate 12'"),
+        ({"OPERATION_PRICES": "edit=3,edit=4"}, "OPERATION_PRICES: edit is priced twice"),
         ({"FREE_OPERATIONS_COUNT": "-1"}, "FREE_OPERATIONS_COUNT: must be at least 0, got -1"),
         ({"DATABASE_URL": "mysql://h/db"}, "DATABASE_URL: unknown scheme 'mysql://'"),
         ({"REDIS_URL": "http://h"}, "REDIS_URL: must start with redis://"),
@@ -64,6 +73,17 @@ def test_wrong_values_name_the_variable(env: dict[str, str], message: str) -> No
         Settings.from_env(env, env_file=None)
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
+
+
+def test_operation_prices_name_some_types_and_the_rest_cost_the_price_per_operation() -> None:
+    env = {"OPERATION_PRICES": " generate=12, upscale = 5,face_swap=15,", "PRICE_PER_OPERATION": "10.50"}
+    s = Settings.from_env(env, env_file=None)
+    assert s.operation_prices == (("generate", 1200), ("upscale", 500), ("face_swap", 1500))
+    prices = s.prices
+    assert [prices.price_of(kind) for kind in ("generate", "upscale", "face_swap", "edit", "merge", "add_text")] == [
+        1200, 500, 1500, 1050, 1050, 0]
+    assert (prices.lowest, prices.highest) == (500, 1500)
+    assert Settings.from_env({}, env_file=None).operation_prices == ()
 
 
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from medialab.domain.money import Kopecks, MoneyError, rubles
-from medialab.domain.operations import BILLABLE_TYPES
+from medialab.domain.operations import BILLABLE_TYPES, OperationType
+from medialab.domain.pricing import PriceList
 
 YOOKASSA_PUBLISHED_RANGES = (
     "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11,77.75.156.35,"
@@ -25,6 +26,8 @@ YOOKASSA_PUBLISHED_RANGES = (
 # Telegram takes invoices of up to 10000 Stars; more buttons than this crowd the payment menu.
 MAX_STARS_PER_INVOICE = 10_000
 MAX_STARS_PACKAGES = 6
+# Rubles; far above any real price, and far below what a BIGINT of kopecks holds.
+MAX_OPERATION_PRICE = 1_000_000
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -66,6 +69,37 @@ def _rubles_or_nothing(raw: str) -> Kopecks:
     return kopecks
 
 
+def _pairs(raw: str, form: str) -> Iterator[tuple[str, str]]:
+    """`key=value,…` as (key, value) pairs; `form` says what a pair should look like."""
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        key, sep, value = (piece.strip() for piece in part.partition("="))
+        if not sep or not key or not value:
+            raise ValueError(f"expected {form}, got {part!r}")
+        yield key, value
+
+
+def _operation_prices(raw: str) -> tuple[tuple[str, Kopecks], ...]:
+    """`generate=12,upscale=5`: whole rubles for some paid types (the others cost
+    PRICE_PER_OPERATION), each type once; add_text is free and takes no price."""
+    prices: dict[str, Kopecks] = {}
+    for kind, price in _pairs(raw, "type=rubles"):
+        if kind == OperationType.ADD_TEXT:
+            raise ValueError(f"{kind} is free and takes no price, got {kind}={price}")
+        if kind not in BILLABLE_TYPES:
+            known = ", ".join(sorted(BILLABLE_TYPES))
+            raise ValueError(f"{kind!r} is not a paid operation type; use one of {known}")
+        # The length first: int() of a thousand digits is work, and is refused past 4300.
+        if not (price.isascii() and price.isdigit() and len(price) <= 8 and 1 <= int(price) <= MAX_OPERATION_PRICE):
+            raise ValueError(f"the price of {kind} must be a whole number of rubles from 1 to "
+                             f"{MAX_OPERATION_PRICE}, got {price!r}")
+        if kind in prices:
+            raise ValueError(f"{kind} is priced twice")
+        prices[kind] = rubles(price)
+    return tuple(prices.items())
+
+
 def _star_packages(raw: str) -> tuple[int, ...]:
     """`50,100,250`: the Stars packages offered in the payment menu, each 1..10000 Stars."""
     packages = []
@@ -104,12 +138,7 @@ def _ids(raw: str) -> frozenset[int]:
 def _model_ids(raw: str) -> tuple[tuple[str, str], ...]:
     """`mode=model/id,…`: fal model ids that replace the defaults of some modes."""
     pairs = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        mode, sep, model = (piece.strip() for piece in part.partition("="))
-        if not sep or not mode or not model:
-            raise ValueError(f"expected mode=model_id, got {part!r}")
+    for mode, model in _pairs(raw, "mode=model_id"):
         if mode not in BILLABLE_TYPES:
             known = ", ".join(sorted(BILLABLE_TYPES))
             raise ValueError(f"{mode!r} is not a mode fal runs; use one of {known}")
@@ -217,6 +246,8 @@ class Settings:
     # Connect and read deadline of every Redis call: past it money falls back to SQL alone.
     redis_timeout: float = _setting("REDIS_TIMEOUT", "1", _seconds)
     price_per_operation: Kopecks = _setting("PRICE_PER_OPERATION", "10", _price)
+    # Prices of some paid types that differ from PRICE_PER_OPERATION (see `prices`).
+    operation_prices: tuple[tuple[str, Kopecks], ...] = _setting("OPERATION_PRICES", "", _operation_prices)
     free_operations_count: int = _setting("FREE_OPERATIONS_COUNT", "4", _whole(0))
     min_topup: int = _setting("MIN_TOPUP", "10", _whole(1))
     max_topup: int = _setting("MAX_TOPUP", "100000", _whole(1))
@@ -285,6 +316,11 @@ class Settings:
         if not self.telegram_bot_token:
             return None
         return hashlib.sha256(b"medialab-telegram-webhook:" + self.telegram_bot_token.encode()).hexdigest()
+
+    @property
+    def prices(self) -> PriceList:
+        """What each operation type costs: OPERATION_PRICES, else PRICE_PER_OPERATION."""
+        return PriceList(self.price_per_operation, self.operation_prices)
 
     @property
     def is_sqlite(self) -> bool:

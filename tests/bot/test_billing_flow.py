@@ -76,6 +76,43 @@ async def test_after_the_free_operations_the_price_comes_from_the_balance(
         assert await check_ledger(app.services.sessions) == []
 
 
+async def test_each_mode_shows_charges_and_asks_its_own_price(launch: Launcher, telegram: BotApiSandbox) -> None:
+    """OPERATION_PRICES: the mode menu, the mode's intro, the acknowledgement and the refusal
+    each name the price of that mode."""
+    async with launch(free_operations_count=0, operation_prices=(("generate", 1200), ("upscale", 500))) as app:
+        await _grant(app.services, 1500)
+        chat = Chat(telegram, USER)
+        menu = await chat.say("/start")
+        assert buttons(menu)[:7] == [
+            ("🎨 Создать по описанию · 12 ₽", "mode:generate"), ("✏️ Изменить фото · 10 ₽", "mode:edit"),
+            ("🧩 Объединить фото · 10 ₽", "mode:merge"), ("🎭 Заменить лицо · 10 ₽", "mode:face_swap"),
+            ("✨ Ретушь · 10 ₽", "mode:retouch"), ("🔍 Улучшить качество · 5 ₽", "mode:upscale"),
+            ("🔤 Текст на фото (бесплатно)", "mode:add_text")]
+        assert "Цена операции: от 5 ₽ до 12 ₽" in menu.params["text"].splitlines()
+        assert "Операция стоит от 5 ₽ до 12 ₽" in (await chat.say("/help")).params["text"]
+
+        intro = await chat.press("mode:generate")
+        assert intro.params["text"].splitlines()[-1] == "Цена операции: 12 ₽"
+        paid = await chat.say("a red fox")
+        assert paid.params["text"].splitlines()[1:] == ["Списано 12 ₽.", "Баланс: 3 ₽"]
+        refused = await chat.say("a blue fox")
+        assert refused.params["text"].splitlines() == [
+            "Недостаточно средств: операция стоит 12 ₽. Пополните баланс, чтобы продолжить.", "Баланс: 3 ₽"]
+        assert buttons(refused) == [("Пополнить баланс", "payment_menu")]
+
+        assert (await chat.press("mode:upscale")).params["text"].splitlines()[-1] == "Цена операции: 5 ₽"
+        sizes, _ = chat.photo()
+        refused = await chat.send_photo(sizes)
+        assert refused.params["text"].splitlines()[0] == (
+            "Недостаточно средств: операция стоит 5 ₽. Пополните баланс, чтобы продолжить.")
+
+        english = await Chat(telegram, USER, language="en").say("/start")
+        assert "Price of an operation: from 5 ₽ to 12 ₽" in english.params["text"].splitlines()
+        assert buttons(english)[0] == ("🎨 Create from a description · 12 ₽", "mode:generate")
+        operations = await operations_of(app.services, USER)
+        assert [(op.type, op.price, op.status) for op in operations] == [("generate", 1200, "charged")]
+
+
 async def test_an_update_delivered_twice_is_charged_and_queued_once(app: Running, telegram: BotApiSandbox) -> None:
     chat = Chat(telegram, USER)
     await _in_generate_mode(chat)

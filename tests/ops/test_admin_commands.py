@@ -226,7 +226,7 @@ async def test_user_shows_balance_operations_payments_and_ledger(
     assert lines[8].endswith(f"#{payment.id} yookassa 2e8f6b7c-000f-5000-9000-1b6e0d3c8a11  300 ₽ RUB  succeeded")
     assert lines[9] == "last ledger entries (3):"
     assert lines[10].endswith("grant +10,50 ₽ -> 300,50 ₽  grant:seen  by cli:alice  (sorry)")
-    assert lines[11].endswith("charge -10 ₽ -> 290 ₽  charge:op-9005-4")
+    assert lines[11].endswith("charge edit -10 ₽ -> 290 ₽  charge:op-9005-4")
     assert lines[12].endswith("topup +300 ₽ -> 300 ₽  yookassa:2e8f6b7c")
     assert len(lines) == 13
     logged = [json.loads(line) for line in done.stderr.splitlines()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from medialab.domain.money import format_rub
+from medialab.domain.money import format_rub, format_signed_rub
 
 if TYPE_CHECKING:
     from medialab.admin.service import Account, Books, Grant
@@ -21,10 +21,6 @@ def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _signed(kopecks: int) -> str:
-    return ("+" if kopecks > 0 else "") + format_rub(kopecks)
-
-
 def account_lines(account: Account) -> list[str]:
     user = account.user
     lines = [
@@ -38,10 +34,15 @@ def account_lines(account: Account) -> list[str]:
     lines.append(f"last payments ({len(account.payments)}):")
     lines += [f"  {_time(p.created_at)}  #{p.id} {p.provider} {p.provider_payment_id or '-'}  "
               f"{format_rub(p.amount)} {p.currency}  {p.status}" for p in account.payments]
-    lines.append(f"last ledger entries ({len(account.ledger)}):")
-    lines += [f"  {_time(e.created_at)}  {e.kind} {_signed(e.amount)} -> {format_rub(e.balance_after)}  "
-              f"{e.idempotency_key}{'  by ' + e.actor if e.actor else ''}{'  (' + e.reason + ')' if e.reason else ''}"
-              for e in account.ledger]
+    # The user's statement, as /history shows it to them, with what operators need beside it.
+    movements = account.statement.movements
+    lines.append(f"last ledger entries ({len(movements)}):")
+    lines += [f"  {_time(e.created_at)}  {e.kind}{' ' + e.operation_type if e.operation_type else ''} "
+              f"{format_signed_rub(e.amount)} -> {format_rub(e.balance_after)}  {e.idempotency_key}"
+              f"{'  by ' + e.actor if e.actor else ''}{'  (' + e.reason + ')' if e.reason else ''}"
+              for e in movements]
+    if account.statement.older:
+        lines.append("  (older entries not shown)")
     return lines
 
 

@@ -18,6 +18,7 @@ from medialab.billing.promo import PromoLine
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
 from medialab.billing.service import BillingService
+from medialab.billing.statement import Statement, read_statement
 from medialab.db.models import LedgerEntry, Operation, Payment
 from medialab.domain.ledger import LedgerKind
 
@@ -46,22 +47,12 @@ class PaymentLine(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class LedgerLine(msgspec.Struct, frozen=True):
-    id: int
-    kind: str
-    amount: int
-    balance_after: int
-    idempotency_key: str
-    actor: str | None
-    reason: str | None
-    created_at: datetime
-
-
 class Account(msgspec.Struct, frozen=True):
     user: UserInfo
     operations: list[OperationLine]
     payments: list[PaymentLine]
-    ledger: list[LedgerLine]
+    # The latest balance movements: the statement the user sees with /history.
+    statement: Statement
 
 
 class Grant(msgspec.Struct, frozen=True):
@@ -93,7 +84,7 @@ class AdminService:
         return info
 
     async def account(self, telegram_id: int, limit: int = 10) -> Account:
-        """The balance, free operations and the latest operations, payments and ledger entries."""
+        """The balance, free operations and the latest operations, payments and balance movements."""
         user = await self.user(telegram_id)
         async with self._sessions() as session:
             # SQLite's timestamps have whole seconds: its insertion order (rowid) breaks ties.
@@ -104,16 +95,13 @@ class AdminService:
             payments = (await session.scalars(
                 select(Payment).where(Payment.user_id == user.user_id)
                 .order_by(Payment.id.desc()).limit(limit))).all()
-            entries = (await session.scalars(
-                select(LedgerEntry).where(LedgerEntry.user_id == user.user_id)
-                .order_by(LedgerEntry.id.desc()).limit(limit))).all()
+            statement = await read_statement(session, user.user_id, limit=limit)
         return Account(
             user,
             [OperationLine(o.id, o.type, o.status, o.job_state, o.price, o.created_at) for o in operations],
             [PaymentLine(p.id, p.provider, p.provider_payment_id, p.amount, p.currency, p.status, p.created_at)
              for p in payments],
-            [LedgerLine(e.id, e.kind, e.amount, e.balance_after, e.idempotency_key, e.actor, e.reason, e.created_at)
-             for e in entries],
+            statement,
         )
 
     async def grant(self, telegram_id: int, amount: int, actor: str, reason: str,

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing import transactions as tx
-from medialab.billing.cache import Step
+from medialab.billing.cache import BalanceCache, Step
 from medialab.billing.cache_sync import REDIS_DOWN, CacheSync
 from medialab.billing.instruments import counted_charge, counted_credit, counted_refund
 from medialab.billing.results import (
@@ -32,29 +32,34 @@ from medialab.billing.results import (
 from medialab.db.models import KeptResult
 from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType, known_type
+from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
 Guard = Callable[[AsyncSession], Awaitable[None]]
 
 
 class BillingService(CacheSync):
-    @property
-    def price(self) -> int:
-        return self._settings.price_per_operation
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, cache: BalanceCache | None = None
+    ) -> None:
+        super().__init__(sessions, settings, cache)
+        # Read once: a charge takes its type's price from here, and records it.
+        self.prices = settings.prices
 
     @counted_charge
     async def charge_operation(
         self, user_id: int, operation_type: str | OperationType, task_id: str | None = None,
         operation_id: str | None = None,
     ) -> ChargeResult:
-        """A free operation first, else the price from the balance, else InsufficientFunds.
+        """A free operation first, else the type's price (OPERATION_PRICES, else
+        PRICE_PER_OPERATION) from the balance, else InsufficientFunds naming that price.
         An unbilled type (add_text) is admitted at price 0: it takes nothing but its in-flight
         slot, held and given back as a paid operation's is.
 
         The same operation_id twice charges once and answers the first charge again.
         """
         kind = known_type(operation_type)
-        price = self.price if kind.billable else 0
+        price = self.prices.price_of(kind)
         operation_id = operation_id or uuid.uuid4().hex
         if self.cache is None:
             return await self._sql_charge(user_id, kind, operation_id, task_id)
@@ -98,13 +103,14 @@ class BillingService(CacheSync):
         # SQL disagrees with the cache (and changed nothing), or an unbilled type (no money
         # moves, so no fast path to take): the full charge decides.
         async with self._sessions.begin() as session:
-            return await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+            return await tx.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
 
     async def _charge_as_cached(
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
     ) -> tuple[ChargeResult, int] | None:
+        price = self.prices.price_of(kind)
         try:
-            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
+            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
@@ -112,12 +118,12 @@ class BillingService(CacheSync):
             # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
             # Had the lost call committed, this one answers OperationExists: charged once.
             log.warning("database connection lost while charging %s: trying again", operation_id)
-            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, self.price, task_id, free)
+            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:
             async with self._sessions.begin() as session:
-                result, _ = await tx.charge(session, user_id, kind, operation_id, self.price, task_id)
+                result, _ = await tx.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
                 return result
         except IntegrityError:
             # A concurrent call with the same operation id won the primary key.
@@ -152,9 +158,11 @@ class BillingService(CacheSync):
         except REDIS_DOWN:
             log.warning("redis unreachable: charging %s on SQL alone", operation_id)
             return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
-        # Counted as paid and as free both: a lag is claimed only when it is certain.
+        # Counted as paid and as free both, each at the highest price of any type (which one
+        # the cache admitted is not known here): a lag is claimed only when it is certain.
         on_the_way = len(cached.in_flight - set(in_flight)) if cached is not None else 0
-        if free - on_the_way > 0 or balance - on_the_way * self.price >= self.price:
+        price = self.prices.price_of(kind)
+        if free - on_the_way > 0 or balance - on_the_way * self.prices.highest >= price:
             log.warning("cache of user %s refused a charge SQL can pay: resyncing", user_id)
             try:
                 await self.resync(user_id)
@@ -162,7 +170,7 @@ class BillingService(CacheSync):
                 log.warning("redis unreachable: charging %s on SQL alone", operation_id)
                 return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
             return await self.charge_operation(user_id, kind, task_id, operation_id)
-        return InsufficientFunds(user_id, min(balance, cached_balance), self.price)
+        return InsufficientFunds(user_id, min(balance, cached_balance), price)
 
     @counted_refund
     async def refund_operation(self, operation_id: str, reason: str | None = None, actor: str | None = None) -> RefundResult:

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from medialab.billing import referrals, sql
 from medialab.billing.results import UserInfo
+from medialab.billing.statement import PAGE, Statement, read_statement
 from medialab.db.models import Balance, User
 from medialab.settings import Settings
 
@@ -52,6 +53,11 @@ class UserDirectory:
         """Balance, free operations left and the configured free count, as SQL has them."""
         async with self._sessions() as session:
             return await self._user_info(session, telegram_id)
+
+    async def statement(self, user_id: int, before: int | None = None, limit: int = PAGE) -> Statement:
+        """The user's latest balance movements, newest first (before an entry id: older ones)."""
+        async with self._sessions() as session:
+            return await read_statement(session, user_id, before, limit)
 
     async def _user_info(self, session: AsyncSession, telegram_id: int) -> UserInfo | None:
         row = (await session.execute(

@@ -1,7 +1,7 @@
 """The aiogram Dispatcher, built once per web process at start-up.
 
 Routers are joined here, in the order they are tried: the operators' commands (seen only by
-ADMIN_TELEGRAM_IDS) and the users' commands work in every state, then
+ADMIN_TELEGRAM_IDS) and the users' commands (and /history's button) work in every state, then
 Telegram Stars (a successful payment is never read as an answer or a prompt), the payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
 last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
 conversation state lives in Redis, so any web process can take a user's next update, and events
@@ -27,6 +27,7 @@ from medialab.bot.routers import (
     face_swap,
     fallback,
     generate,
+    history,
     merge,
     modes,
     payments,
@@ -46,6 +47,7 @@ def create_root_router() -> Router:
     root.include_routers(
         admin.create_router(),
         commands.create_router(),
+        history.create_router(),
         stars.create_router(),
         payments.create_router(),
         modes.create_router(),

@@ -8,14 +8,22 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from medialab.billing.results import UserInfo
 from medialab.bot.texts import Texts
 from medialab.domain.money import format_rub
+from medialab.domain.pricing import PriceList
 
 
-def account_lines(texts: Texts, user: UserInfo, price: int) -> str:
+def price_text(texts: Texts, prices: PriceList) -> str:
+    """What an operation costs: "10 ₽", or "от 5 ₽ до 15 ₽" when OPERATION_PRICES varies it."""
+    if prices.lowest == prices.highest:
+        return format_rub(prices.lowest)
+    return texts("price-range", lowest=format_rub(prices.lowest), highest=format_rub(prices.highest))
+
+
+def account_lines(texts: Texts, user: UserInfo, prices: PriceList) -> str:
     """`Баланс: X ₽`, `Бесплатные операции: N из 4` and the price, one a line."""
     return "\n".join((
         texts("balance-line", balance=format_rub(user.balance)),
         texts("free-line", left=user.free_operations_left, total=user.free_operations_total),
-        texts("price-line", price=format_rub(price)),
+        texts("price-line", price=price_text(texts, prices)),
     ))
 
 

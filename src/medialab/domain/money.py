@@ -53,6 +53,11 @@ def format_rub(kopecks: Kopecks) -> str:
     return f"{sign}{whole} ₽"
 
 
+def format_signed_rub(kopecks: Kopecks) -> str:
+    """A movement of money for people, its direction always shown: "+100 ₽", "-10,50 ₽"."""
+    return ("+" if kopecks > 0 else "") + format_rub(kopecks)
+
+
 def parse_whole_rubles(text: str, minimum: int, maximum: int) -> int:
     """A person's top-up amount: whole rubles within [minimum, maximum], else MoneyError.
 

@@ -49,13 +49,15 @@ help =
     An operation costs {$price}; new users get {$free} free operations. If an operation fails, you get the money or the free operation back.
     A chosen mode stays until you change it: every new description or photo is a new operation.
 
-    Commands: /start — menu, /balance — balance, /cancel — leave the mode, /promo CODE — redeem a promo code, /invite — your invitation link, /help — this help.
+    Commands: /start — menu, /balance — balance, /history — balance history, /cancel — leave the mode, /promo CODE — redeem a promo code, /invite — your invitation link, /help — this help.
 cancel-done = Cancelled. Menu: /start
 cancel-nothing = Nothing to cancel. Menu: /start
 no-mode = Choose a mode in the menu first: /start
 stale-button = This button no longer works. Menu: /start
 
 price-line = Price of an operation: {$price}
+price-range = from {$lowest} to {$highest}
+button-mode-price = {$mode} · {$price}
 
 ## Payments
 
@@ -141,3 +143,22 @@ invite-off = Invitations are not available right now.
 referral-bonus =
     A friend you invited topped up: {$amount} added to your balance.
     Balance: {$balance}
+
+## Balance history (/history): dates in UTC, in the user's language
+
+history-title = Balance history (UTC times):
+history-empty = No balance movements yet. Top up: /balance
+history-no-older = There are no earlier balance movements.
+history-line = {DATETIME($date, dateStyle: "medium", timeStyle: "short", timeZone: "UTC")} — {$what}: {$amount}, balance {$balance}
+history-what = { $kind ->
+    [topup] Top-up
+    [charge] Payment, {$operation}
+    [refund] Refund, {$operation}
+    [grant] Adjustment by support
+    [chargeback] Top-up reversed
+    [promo] Promo code
+    [referral] Referral bonus
+    [clawback] Referral bonus taken back
+   *[other] Balance change
+}
+button-history-older = ⬅️ Earlier

@@ -49,13 +49,15 @@ help =
     Операция стоит {$price}, бесплатных операций для новых пользователей: {$free}. Если операция не удалась, мы вернём деньги или бесплатную операцию.
     Выбранный режим действует, пока вы не смените его: каждое новое описание или фото — новая операция.
 
-    Команды: /start — меню, /balance — баланс, /cancel — выйти из режима, /promo КОД — ввести промокод, /invite — ваша ссылка-приглашение, /help — эта справка.
+    Команды: /start — меню, /balance — баланс, /history — история баланса, /cancel — выйти из режима, /promo КОД — ввести промокод, /invite — ваша ссылка-приглашение, /help — эта справка.
 cancel-done = Отменено. Меню: /start
 cancel-nothing = Сейчас нечего отменять. Меню: /start
 no-mode = Сначала выберите режим в меню: /start
 stale-button = Эта кнопка больше не действует. Меню: /start
 
 price-line = Цена операции: {$price}
+price-range = от {$lowest} до {$highest}
+button-mode-price = {$mode} · {$price}
 
 ## Payments
 
@@ -141,3 +143,22 @@ invite-off = Приглашения сейчас недоступны.
 referral-bonus =
     Приглашённый вами друг пополнил баланс: вам зачислено {$amount}.
     Баланс: {$balance}
+
+## Balance history (/history): dates in UTC, in the user's language
+
+history-title = История баланса (время UTC):
+history-empty = Движений по балансу пока нет. Пополнить баланс: /balance
+history-no-older = Более ранних движений по балансу нет.
+history-line = {DATETIME($date, dateStyle: "medium", timeStyle: "short", timeZone: "UTC")} — {$what}: {$amount}, баланс {$balance}
+history-what = { $kind ->
+    [topup] Пополнение
+    [charge] Оплата, {$operation}
+    [refund] Возврат, {$operation}
+    [grant] Корректировка от поддержки
+    [chargeback] Отмена пополнения
+    [promo] Промокод
+    [referral] Бонус за приглашение
+    [clawback] Отмена бонуса за приглашение
+   *[other] Изменение баланса
+}
+button-history-older = ⬅️ Ранее

@@ -13,8 +13,7 @@ from medialab.bot.filters import LooksLikeCommand
 from medialab.bot.keyboards import main_menu, topup_button
 from medialab.bot.routers import promo
 from medialab.bot.texts import Texts
-from medialab.bot.views import account_lines
-from medialab.domain.money import format_rub
+from medialab.bot.views import account_lines, price_text
 from medialab.domain.promo import StartAsks, start_payload
 from medialab.services import Services
 
@@ -44,15 +43,14 @@ async def start(message: Message, command: CommandObject, state: FSMContext, ser
         promo_text = await promo.promo_answer(services, texts, user.user_id, asks[1])
         user = await services.billing.get_user_info(user.telegram_id) or user  # with what the code gave
     greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
-                     price=format_rub(services.billing.price), total=user.free_operations_total)
-    parts = (greeting, promo_text, account_lines(texts, user, services.billing.price), texts("start-choose"))
-    return message.answer("\n\n".join(part for part in parts if part), reply_markup=main_menu(texts))
+                     price=price_text(texts, services.billing.prices), total=user.free_operations_total)
+    parts = (greeting, promo_text, account_lines(texts, user, services.billing.prices), texts("start-choose"))
+    return message.answer("\n\n".join(part for part in parts if part), reply_markup=main_menu(texts, services.billing.prices))
 
 
 async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:
-    settings = services.settings
-    return message.answer(texts("help", price=format_rub(settings.price_per_operation),
-                               free=settings.free_operations_count))
+    return message.answer(texts("help", price=price_text(texts, services.billing.prices),
+                               free=services.settings.free_operations_count))
 
 
 async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessage:
@@ -64,4 +62,4 @@ async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessa
 
 async def balance(message: Message, services: Services, texts: Texts, language: str) -> SendMessage:
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    return message.answer(account_lines(texts, user, services.billing.price), reply_markup=topup_button(texts))
+    return message.answer(account_lines(texts, user, services.billing.prices), reply_markup=topup_button(texts))

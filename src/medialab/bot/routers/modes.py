@@ -11,6 +11,8 @@ from medialab.bot.modes import MERGE_MAX_PHOTOS, MODE_PREFIX, MODES_BY_CALLBACK
 from medialab.bot.texts import Texts
 from medialab.bot.views import answer
 from medialab.bot.filters import data_starts_with
+from medialab.domain.money import format_rub
+from medialab.services import Services
 
 
 def create_router() -> Router:
@@ -19,10 +21,14 @@ def create_router() -> Router:
     return router
 
 
-async def choose_mode(callback: CallbackQuery, state: FSMContext, texts: Texts) -> SendMessage:
+async def choose_mode(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts) -> SendMessage:
     mode = MODES_BY_CALLBACK.get(callback.data or "")
     if mode is None:
         return answer(callback, texts("stale-button"))
     await state.clear()
     await state.set_state(mode.first_state)
-    return answer(callback, texts(mode.intro_key, max=MERGE_MAX_PHOTOS))
+    intro = texts(mode.intro_key, max=MERGE_MAX_PHOTOS)
+    if mode.operation.billable:  # add_text's intro says it is free
+        price = format_rub(services.billing.prices.price_of(mode.operation))
+        intro = f"{intro}\n{texts('price-line', price=price)}"
+    return answer(callback, intro)

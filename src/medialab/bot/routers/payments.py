@@ -39,7 +39,7 @@ def create_router() -> Router:
 
 async def show_menu(callback: CallbackQuery, services: Services, texts: Texts, language: str) -> None:
     user = await services.billing.get_or_create_user(callback.from_user.id, language)
-    text = "\n\n".join((account_lines(texts, user, services.billing.price), texts("payment-menu-choose")))
+    text = "\n\n".join((account_lines(texts, user, services.billing.prices), texts("payment-menu-choose")))
     await reply(callback, text, payment_menu(texts, services.settings.stars_packages))
 
 
