@@ -36,6 +36,9 @@ READY_TIMEOUT_SECONDS = 90.0
 SOURCE_ROOT = str(Path(medialab.__file__).resolve().parents[1])
 
 
+PORT_ATTEMPTS = 3
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -151,14 +154,31 @@ async def running_system(database_url: str, redis_url: str, workdir: Path,
         # Litestar's default logging config, applied as each stand-in starts, puts the root
         # logger at INFO: every request would be logged into the transcript.
         logging.getLogger().setLevel(logging.WARNING)
-        env = system_environment(database_url, redis_url, urls, free_port())
+        env, web = await _start_web(stack, database_url, redis_url, urls, workdir)
         settings = Settings.from_env(env, env_file=None)
         # The checkout page reports the payer's click to our webhook, as YooKassa does.
         stand_ins.yookassa.webhook_url = settings.yookassa_webhook_url
-        system = System(stand_ins, env, settings, Process("serve", env, workdir), Process("worker", env, workdir))
-        for process in (system.web, system.worker):
-            stack.push_async_callback(process.stop)
-            process.start()
-        await wait_until_ready(system.web, system.web_url)
+        system = System(stand_ins, env, settings, web, Process("worker", env, workdir))
+        stack.push_async_callback(system.worker.stop)
+        system.worker.start()
         await register_webhook(settings)
         yield system
+
+
+async def _start_web(stack: AsyncExitStack, database_url: str, redis_url: str, urls: dict[str, str],
+                     workdir: Path) -> tuple[dict[str, str], Process]:
+    """The web app on a free port, ready. A port found free can be taken by another program
+    before the app binds it (tests and demos run side by side): then another port is tried."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        env = system_environment(database_url, redis_url, urls, free_port())
+        web = Process("serve", env, workdir)
+        stack.push_async_callback(web.stop)
+        web.start()
+        try:
+            await wait_until_ready(web, f"http://127.0.0.1:{env['PORT']}")
+            return env, web
+        except RuntimeError:
+            await web.stop()
+            if attempt == PORT_ATTEMPTS or "address already in use" not in web.log_path.read_text(errors="replace"):
+                raise
+    raise AssertionError("unreachable")
