@@ -50,6 +50,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # reservations, the bot's conversations and the job queue would split between them.
         raise CommandError(f"REDIS_URL must be set to serve with {workers} workers (--workers or WEB_CONCURRENCY): "
                            "they must share one Redis, and an embedded one is per process")
+    _check_dependencies(settings)
 
     import uvicorn
 
@@ -96,6 +97,16 @@ def metrics_shared_by_workers() -> Iterator[None]:
                 os.environ[MULTIPROC_DIR] = inherited
 
 
+def _check_dependencies(settings: Settings, upgrade: bool = False) -> None:
+    """The database and Redis answer and the schema is at the head (db/startup_checks.py)."""
+    from medialab.db.startup_checks import StartupCheckFailed, check_dependencies
+
+    try:
+        _run_async(check_dependencies(settings, upgrade))
+    except StartupCheckFailed as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _worker_count(raw: str) -> int:
     try:
         value = int(raw)
@@ -122,9 +133,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         connection = redis_settings(settings)
-        queue = job_queue(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _check_dependencies(settings)
+    queue = job_queue(settings)
     import logging
 
     # arq configures no logging when run this way: without this, a worker says nothing.
