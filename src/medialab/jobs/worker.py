@@ -66,7 +66,8 @@ def worker_limits(settings: Settings) -> dict[str, Any]:
 
 def redis_settings(settings: Settings) -> RedisSettings:
     if settings.redis_url is None:
-        raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis")
+        raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis "
+                         "(`medialab run` runs both in one process on an embedded one)")
     return RedisSettings.from_dsn(settings.redis_url)
 
 
