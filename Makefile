@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Local run on SQLite with the embedded Redis: migrate, then serve.
+# Local run on SQLite with the embedded Redis: the web app and a worker in one process (the
+# schema upgraded first). With a real bot token and no public URL: medialab run --polling.
 run: $(STAMP)
-	$(VENV)/bin/medialab migrate
-	$(VENV)/bin/medialab serve
+	$(VENV)/bin/medialab run
 
 # The whole system on this machine (SQLite, embedded Redis, stand-ins of Telegram, YooKassa and
 # fal.ai) and a user's journey through it; exits non-zero when the books do not balance.

@@ -77,4 +77,5 @@ def test_worker_needs_a_shared_redis(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "medialab", "worker"], env=env, capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip() == "medialab: REDIS_URL must be set for the worker: the web app and the worker share one Redis"
+    assert done.stderr.strip() == ("medialab: REDIS_URL must be set for the worker: the web app and the worker share one Redis "
+                                   "(`medialab run` runs both in one process on an embedded one)")

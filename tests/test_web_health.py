@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from medialab.db import migrate
 from medialab.sandbox.serving import serve_in_loop
 from medialab.settings import Settings
 from medialab.web.app import create_app
@@ -37,3 +39,20 @@ async def test_without_redis_url_an_embedded_server_is_used(database_url: str) -
     assert settings.redis_url is None
     async with serve_in_loop(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/ready")).json()["redis"] == "ok"
+
+
+@pytest.mark.parametrize(("revision", "said"), [
+    (None, "error: no schema (never migrated)"),
+    ("0006", f"error: schema at revision 0006, not at this release's {migrate.head_revision()}"),
+])
+async def test_ready_says_503_until_the_schema_is_at_the_head(
+    empty_database: str, revision: str | None, said: str
+) -> None:
+    if revision is not None:
+        await migrate.run(empty_database, "upgrade", revision)
+    settings = Settings.from_env({"DATABASE_URL": empty_database, "REDIS_URL": LIVE_REDIS}, env_file=None)
+    async with serve_in_loop(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
+        behind = await http.get("/ready")
+        assert (behind.status_code, behind.json()) == (503, {"status": "unavailable", "database": said, "redis": "ok"})
+        await migrate.run(empty_database)
+        assert (await http.get("/ready")).status_code == 200

@@ -50,17 +50,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # reservations, the bot's conversations and the job queue would split between them.
         raise CommandError(f"REDIS_URL must be set to serve with {workers} workers (--workers or WEB_CONCURRENCY): "
                            "they must share one Redis, and an embedded one is per process")
+    _check_dependencies(settings)
 
     import uvicorn
 
-    options: dict[str, Any] = {
-        "host": args.host or settings.host,
-        "port": args.port if args.port is not None else settings.port,
-        "proxy_headers": False,
-        "log_config": None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
-        "log_level": settings.log_level.lower(),
-        "timeout_graceful_shutdown": 30,
-    }
+    options = _server_options(args, settings)
     if workers == 1:
         from medialab.web.app import create_app
 
@@ -73,6 +67,63 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         with metrics_shared_by_workers():
             uvicorn.run("medialab.web.app:create_app_from_environment", factory=True, workers=workers, **options)
     return 0
+
+
+def _server_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return {
+        "host": args.host or settings.host,
+        "port": args.port if args.port is not None else settings.port,
+        "proxy_headers": False,
+        "log_config": None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
+        "log_level": settings.log_level.lower(),
+        "timeout_graceful_shutdown": 30,
+    }
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """`medialab run`: web app and worker in this process (web/local_run.py), the schema
+    upgraded first; with --polling the bot takes its updates by long polling."""
+    from medialab.db.redis import EmbeddedRedis
+
+    # One embedded Redis for the app and the worker alike: they share this process.
+    embedded = EmbeddedRedis() if settings.redis_url is None else None
+    try:
+        if embedded is not None:
+            settings = settings.with_overrides(redis_url=embedded.url)
+        _check_dependencies(settings, upgrade=True)
+        if args.polling:
+            _remove_webhook(settings)
+        import logging
+        import signal
+
+        import uvicorn
+
+        from medialab.web.app import create_app
+        from medialab.web.local_run import beside_the_app
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # as the worker: a line for every poll of fal
+        app = create_app(settings, beside_the_app(settings, args.polling))
+        # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler it
+        # found: the default one would end the process before the embedded Redis is shut down.
+        previous = signal.signal(signal.SIGTERM, lambda *_: None)
+        try:
+            uvicorn.run(app, **_server_options(args, settings))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    finally:
+        if embedded is not None:
+            embedded.close()
+    return 0
+
+
+def _remove_webhook(settings: Settings) -> None:
+    from medialab.bot.registration import RegistrationError, remove_webhook
+
+    try:
+        username = _run_async(remove_webhook(settings))
+    except RegistrationError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"polling Telegram for @{username}'s updates (its webhook removed)", flush=True)
 
 
 @contextmanager
@@ -94,6 +145,16 @@ def metrics_shared_by_workers() -> Iterator[None]:
                 os.environ.pop(MULTIPROC_DIR, None)
             else:
                 os.environ[MULTIPROC_DIR] = inherited
+
+
+def _check_dependencies(settings: Settings, upgrade: bool = False) -> None:
+    """The database and Redis answer and the schema is at the head (db/startup_checks.py)."""
+    from medialab.db.startup_checks import StartupCheckFailed, check_dependencies
+
+    try:
+        _run_async(check_dependencies(settings, upgrade))
+    except StartupCheckFailed as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _worker_count(raw: str) -> int:
@@ -122,9 +183,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         connection = redis_settings(settings)
-        queue = job_queue(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+    _check_dependencies(settings)
+    queue = job_queue(settings)
     import logging
 
     # arq configures no logging when run this way: without this, a worker says nothing.
@@ -248,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=_worker_count, default=None,
                        help="processes serving the port (default: WEB_CONCURRENCY, else 1; more than 1 needs REDIS_URL)")
     serve.set_defaults(run=_serve)
+
+    run = commands.add_parser("run", help="web app and worker in one process, for local runs (schema upgraded first; "
+                                          "an embedded Redis without REDIS_URL)")
+    run.add_argument("--polling", action="store_true",
+                     help="the bot takes its updates by long polling (removes its webhook): a real token, no public URL")
+    run.add_argument("--host", default=None, help="default: HOST")
+    run.add_argument("--port", type=int, default=None, help="default: PORT")
+    run.set_defaults(run=_run)
 
     migrate = commands.add_parser("migrate", help="upgrade the database schema")
     migrate.add_argument("--revision", default="head")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from medialab.domain.money import Kopecks, MoneyError, rubles
 from medialab.domain.operations import BILLABLE_TYPES, OperationType
@@ -158,9 +159,18 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
         value = raw.strip().rstrip("/")
         if not value.startswith(tuple(f"{s}://" for s in schemes)):
             raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
-        return value
+        return _well_formed(value)
 
     return parse
+
+
+def _well_formed(url: str) -> str:
+    """Refused here, a malformed host part is one line; left to the driver, a traceback."""
+    try:
+        urlsplit(url).port
+    except ValueError as exc:  # e.g. redis://:6379:x; the message names the port, not the password
+        raise ValueError(f"malformed URL: {exc}") from None
+    return url
 
 
 _DB_SCHEMES = {
@@ -182,7 +192,7 @@ def async_database_url(raw: str) -> str:
     if driver == "postgresql+asyncpg":
         # PaaS URLs say ?sslmode=require (libpq); asyncpg's name for it is ssl.
         rest = rest.replace("?sslmode=", "?ssl=").replace("&sslmode=", "&ssl=")
-    return f"{driver}://{rest}"
+    return _well_formed(f"{driver}://{rest}")
 
 
 def _log_level(raw: str) -> str:

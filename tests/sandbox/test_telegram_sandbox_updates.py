@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramConflictError
 from aiogram.types import BotCommand, Update
 from litestar import Litestar, Request, post
 
+from conftest import wait_until
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
 
@@ -137,3 +139,47 @@ async def test_commands_are_kept(bot: Bot) -> None:
     assert await bot.set_my_commands(commands) is True
     kept = await bot.get_my_commands()
     assert [(command.command, command.description) for command in kept] == [("start", "Меню")]
+
+
+async def test_get_updates_keeps_updates_until_an_offset_confirms_them_and_waits_for_the_next(
+    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook
+) -> None:
+    await bot.set_webhook(webhook.url)
+    with pytest.raises(TelegramConflictError, match="webhook is active"):
+        await bot.get_updates()
+    assert await bot.delete_webhook() is True
+
+    first, second = sandbox.message_update(USER, "one"), sandbox.message_update(USER, "two")
+    for update in (first, second):
+        sandbox.enqueue(update)
+    assert (await bot.get_webhook_info()).pending_update_count == 2
+    ids = [first["update_id"], second["update_id"]]
+    # Not confirmed, so they come again; an offset past the first confirms it for good.
+    assert [u.update_id for u in await bot.get_updates(allowed_updates=["message"])] == ids
+    assert [u.update_id for u in await bot.get_updates(limit=1)] == ids[:1]
+    got = await bot.get_updates(offset=ids[0] + 1)
+    assert [(u.update_id, u.message.text if u.message else None) for u in got] == [(ids[1], "two")]
+    assert await bot.get_updates(offset=ids[1] + 1) == []
+    with pytest.raises(ValueError, match="callback_query"):  # the bot asked for messages only
+        sandbox.enqueue(sandbox.callback_update(USER, "mode:generate", message_id=1))
+
+    # A long poll answers as soon as an update arrives; a second poll ends the first with 409.
+    waiting = asyncio.create_task(bot.get_updates(offset=ids[1] + 1, timeout=30))
+    await wait_until(polls_waiting(sandbox, 1), "waited for an update")
+    superseding = asyncio.create_task(bot.get_updates(offset=ids[1] + 1, timeout=30))
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await asyncio.wait_for(waiting, 5)
+    await wait_until(polls_waiting(sandbox, 1), "waited for an update")
+    third = sandbox.message_update(USER, "three")
+    sandbox.enqueue(third)
+    assert [u.update_id for u in await asyncio.wait_for(superseding, 5)] == [third["update_id"]]
+
+    assert await bot.delete_webhook(drop_pending_updates=True) is True
+    assert await bot.get_updates() == []
+
+
+def polls_waiting(sandbox: BotApiSandbox, count: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return sandbox.world.updates.polls_waiting == count
+
+    return check

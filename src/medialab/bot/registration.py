@@ -1,5 +1,5 @@
 """`medialab set-webhook`: tells Telegram where to send updates, with the secret it must send
-back and only the update types the handlers use."""
+back and only the update types the handlers use; `medialab run --polling` removes the webhook."""
 
 from __future__ import annotations
 
@@ -33,3 +33,27 @@ async def register_webhook(settings: Settings) -> list[str]:
     finally:
         await bot.session.close()
     return updates
+
+
+async def remove_webhook(settings: Settings) -> str:
+    """For long polling (`medialab run --polling`): Telegram gives updates to getUpdates only
+    while the bot has no webhook. The updates waiting are kept. Answers the bot's username."""
+    if not settings.telegram_bot_token:
+        raise RegistrationError("TELEGRAM_BOT_TOKEN is not set: polling takes the updates of that bot")
+    from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+
+    from medialab.services import create_bot
+
+    bot = create_bot(settings, settings.telegram_timeout)
+    assert bot is not None
+    try:
+        me = await bot.get_me()
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramUnauthorizedError:
+        raise RegistrationError("TELEGRAM_BOT_TOKEN: Telegram does not take this token (Unauthorized)") from None
+    except TelegramAPIError as exc:
+        raise RegistrationError(f"TELEGRAM_API_URL: Telegram at {settings.telegram_api_url} did not answer "
+                                f"as the Bot API: {exc.message}") from None
+    finally:
+        await bot.session.close()
+    return me.username or str(me.id)

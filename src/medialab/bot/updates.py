@@ -21,7 +21,7 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
@@ -109,6 +109,14 @@ class UpdateRunner:
             log.exception("update %s failed: Telegram will deliver it again", update.update_id)
             raise UpdateFailed(str(exc)) from exc
         return result if isinstance(result, TelegramMethod) else None
+
+    async def send_reply(self, update: Update, method: TelegramMethod[Any]) -> None:
+        """Makes the call a handler left as its reply, where no webhook answer carries it; a
+        refusal is logged: the update itself was handled."""
+        try:
+            await self.bot(method)
+        except TelegramAPIError as exc:
+            log.warning("update %s: its reply was not sent: %s", update.update_id, exc.message)
 
     async def drain(self, timeout: float = DRAIN_TIMEOUT_SECONDS) -> None:
         """Waits for the updates in hand (the server has stopped taking requests). What is not

@@ -41,6 +41,13 @@ async def run(database_url: str, action: str = "upgrade", revision: str = "head"
         await engine.dispose()
 
 
+def head_revision() -> str | None:
+    """The revision `upgrade head` leads to: the schema this release runs on."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 async def current_revision(database_url: str) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

@@ -1,5 +1,6 @@
-"""The user's side of the chat: sends messages and button presses to the bot's webhook through
-the Bot API stand-in, waits for the bot's answers and writes the chat as the user sees it."""
+"""The user's side of the chat: sends messages and button presses to the bot through the Bot API
+stand-in (to its webhook, or for its getUpdates when it polls), waits for the bot's answers and
+writes the chat as the user sees it."""
 
 from __future__ import annotations
 
@@ -81,6 +82,9 @@ class DemoChat:
 
     async def _deliver(self, update: dict[str, Any]) -> None:
         self.flush()
+        if self.telegram.world.webhook is None:  # a bot that polls (`medialab run --polling`)
+            self.telegram.enqueue(update)
+            return
         response = await self.telegram.deliver(update)
         if response.status_code != 200:
             raise RuntimeError(f"the webhook refused an update: HTTP {response.status_code}")

@@ -82,8 +82,9 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
 class Process:
     """One `medialab` subcommand as an OS process, its output in a log file."""
 
-    def __init__(self, command: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(self, command: str, env: dict[str, str], workdir: Path, *options: str) -> None:
         self.command = command
+        self.options = options
         self.env = env
         self.workdir = workdir
         self.log_path = workdir / f"{command}.log"
@@ -92,7 +93,7 @@ class Process:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "medialab", self.command], env=self.env,
+        self.popen = subprocess.Popen([sys.executable, "-m", "medialab", self.command, *self.options], env=self.env,
                                       cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
 
     async def stop(self, sig: int = signal.SIGTERM) -> int | None:

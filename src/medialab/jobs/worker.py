@@ -4,12 +4,17 @@ against SQL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Worker, create_worker
 
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
@@ -61,7 +66,8 @@ def worker_limits(settings: Settings) -> dict[str, Any]:
 
 def redis_settings(settings: Settings) -> RedisSettings:
     if settings.redis_url is None:
-        raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis")
+        raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis "
+                         "(`medialab run` runs both in one process on an embedded one)")
     return RedisSettings.from_dsn(settings.redis_url)
 
 
@@ -70,6 +76,29 @@ def job_queue(settings: Settings) -> ArqRedis:
     reads, so a stalled Redis would hang the worker's polling: this pool has both."""
     redis_settings(settings)  # the same refusal when REDIS_URL is unset
     return ArqRedis(pool_or_conn=redis_client(settings.redis_url, settings.redis_timeout).connection_pool)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def worker_in_this_process(settings: Settings) -> AsyncIterator[Worker]:
+    """The worker `medialab worker` runs, as a task of this process's event loop (`medialab
+    run`, beside the bot); when the block ends it stops as on SIGTERM: no new jobs, the running
+    ones get `job_completion_wait`, then its clients close."""
+    worker = create_worker(WorkerSettings, redis_pool=job_queue(settings), ctx={"settings": settings},
+                           handle_signals=False, **worker_limits(settings))
+    running = asyncio.create_task(worker.async_run())
+    running.add_done_callback(_report_a_stopped_worker)
+    try:
+        yield worker
+    finally:
+        if not running.done():
+            worker.handle_sig_wait_for_completion(signal.SIGTERM)  # ends `running` when its jobs are done
+        await asyncio.wait([running])
+        await worker.close()
+
+
+def _report_a_stopped_worker(running: asyncio.Task[None]) -> None:
+    if not running.cancelled() and (error := running.exception()) is not None:
+        log.error("the worker stopped: no jobs run until the process is restarted", exc_info=error)
 
 
 class WorkerSettings:

@@ -1,8 +1,9 @@
 """A local stand-in for the Telegram Bot API, served on 127.0.0.1 for tests and `medialab demo`.
 
 The bot talks to it through TELEGRAM_API_URL exactly as to api.telegram.org; a test plays the
-user with the update builders (message_update, callback_update, ...) and deliver(), and reads
-what the bot did with calls(), texts() and wait_for(). Faults Telegram produces in real life
+user with the update builders (message_update, callback_update, ...) and deliver() (to the
+webhook) or enqueue() (for a bot that polls with getUpdates), and reads what the bot did with
+calls(), texts() and wait_for(). Faults Telegram produces in real life
 (a user who blocked the bot, flood control, an answer lost on the way) can be switched on per test.
 """
 
@@ -100,16 +101,37 @@ class BotApiSandbox(UserSide, CallLog):
             self._check_faults(call)
             result = handler(self.world, call)
         except BotApiError as error:
-            self._record(method, call, error.error_code)
-            return error.error_code, error.payload()
+            return self._failed(method, call, error)
+        return self._succeeded(method, call, result)
+
+    async def answer(self, method_name: str, call: MethodCall) -> tuple[int, dict[str, Any]]:
+        """perform(), and getUpdates, the one call that may wait (a long poll)."""
+        if method_name.lower() != "getupdates":
+            return self.perform(method_name, call)
+        try:
+            result = await self.world.updates.get_updates(self.world.webhook is not None, call)
+        except BotApiError as error:
+            return self._failed("getUpdates", call, error)
+        return self._succeeded("getUpdates", call, result)
+
+    def _succeeded(self, method: str, call: MethodCall, result: Any) -> tuple[int, dict[str, Any]]:
         self._record(method, call, None)
         return 200, {"ok": True, "result": result}
+
+    def _failed(self, method: str, call: MethodCall, error: BotApiError) -> tuple[int, dict[str, Any]]:
+        self._record(method, call, error.error_code)
+        return error.error_code, error.payload()
 
     def _record(self, method: str, call: MethodCall, error_code: int | None) -> None:
         files = {name: upload.data for name, upload in call.uploads.items()}
         self.record(RecordedCall(method, call.params, files, error_code=error_code))
 
     # Delivery to the bot.
+
+    def enqueue(self, update: dict[str, Any]) -> None:
+        """Keeps an update for a bot that polls (no webhook set): its next getUpdates gets it,
+        and gets it again until a later getUpdates confirms it with a higher offset."""
+        self.world.updates.put(update)
 
     async def deliver(
         self,

@@ -65,7 +65,7 @@ def build_app(sandbox: BotApiSandbox) -> Litestar:
             call = await read_method_call(request)
         except BotApiError as error:
             return _error_answer(error)  # not a call at all, so nothing to record
-        status_code, body = sandbox.perform(method_name, call)
+        status_code, body = await sandbox.answer(method_name, call)
         if sandbox.answer_lost(method_name):
             return _connection_dropped()
         return _answer(body, status_code)

@@ -52,6 +52,7 @@ def set_webhook(world: ChatWorld, call: MethodCall) -> bool:
     # http://127.0.0.1 on any port, so it takes whatever URL it is given.
     url = call.params.get("url") or ""
     if not url:
+        _drop_pending_if_asked(world, call)
         world.webhook = None  # an empty url is how a bot removes its webhook
         return True
     secret = call.params.get("secret_token")
@@ -60,13 +61,20 @@ def set_webhook(world: ChatWorld, call: MethodCall) -> bool:
     ):
         raise bad_request("secret token contains unallowed characters")
     allowed = call.params.get("allowed_updates") or []
+    _drop_pending_if_asked(world, call)
     world.webhook = WebhookRegistration(url=url, secret_token=secret, allowed_updates=allowed)
     return True
 
 
 def delete_webhook(world: ChatWorld, call: MethodCall) -> bool:
+    _drop_pending_if_asked(world, call)
     world.webhook = None
     return True
+
+
+def _drop_pending_if_asked(world: ChatWorld, call: MethodCall) -> None:
+    if call.params.get("drop_pending_updates") is True:
+        world.updates.drop_pending()
 
 
 def get_webhook_info(world: ChatWorld, call: MethodCall) -> dict[str, Any]:
@@ -74,7 +82,7 @@ def get_webhook_info(world: ChatWorld, call: MethodCall) -> dict[str, Any]:
     info: dict[str, Any] = {
         "url": webhook.url if webhook else "",
         "has_custom_certificate": False,
-        "pending_update_count": 0,
+        "pending_update_count": len(world.updates.pending),
     }
     if webhook and webhook.allowed_updates:
         info["allowed_updates"] = webhook.allowed_updates

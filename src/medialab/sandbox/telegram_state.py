@@ -1,5 +1,6 @@
 """What the sandboxed Telegram knows: the bot, the users who wrote to it, the messages of each
-private chat, files, open queries, Stars charges and the registered webhook."""
+private chat, files, open queries, Stars charges, the registered webhook or the updates waiting
+for a bot that polls."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medialab.sandbox.telegram_files import FileStore
+from medialab.sandbox.telegram_polling import UpdateQueue
 from medialab.sandbox.telegram_wire import bad_request
 
 
@@ -53,6 +55,8 @@ class ChatWorld:
         self.open_queries: set[str] = set()
         self.charges: dict[str, StarCharge] = {}
         self.webhook: WebhookRegistration | None = None
+        # Updates for a bot without a webhook, until its getUpdates confirms them.
+        self.updates = UpdateQueue()
         self.commands: list[dict[str, Any]] = []
         self._last_message_id: dict[int, int] = {}
         self._last_update_id = 0

@@ -5,8 +5,8 @@ uvicorn can give to processes it starts), as can any ASGI server run with a fact
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar
 
@@ -37,7 +37,12 @@ async def long_lived_heap(_: Litestar) -> AsyncIterator[None]:
         gc.unfreeze()
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+# What else runs in the app's process and event loop (`medialab run`: a worker, long polling).
+Beside = Callable[[Litestar], AbstractAsyncContextManager[None]]
+
+
+def create_app(settings: Settings | None = None, beside: Sequence[Beside] = ()) -> Litestar:
+    """`beside`: lifespans started once the app's services and dispatcher are, and ended first."""
     settings = settings or Settings.from_env()
     refusals = RefusalLog()
 
@@ -53,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     return Litestar(
         route_handlers=[HealthController, MetricsController, YooKassaController, TelegramWebhookController],
-        lifespan=[lifespan, telegram_webhook, refusals.summaries, long_lived_heap], openapi_config=None,
+        lifespan=[lifespan, telegram_webhook, refusals.summaries, long_lived_heap, *beside], openapi_config=None,
         middleware=[request_context], logging_config=litestar_logging(), before_send=[refusals.count_response],
     )
 

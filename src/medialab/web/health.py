@@ -1,17 +1,22 @@
-"""Liveness and readiness (docs/contract.md §5)."""
+"""Liveness and readiness (docs/contract.md §5): ready when the database answers with this
+release's schema (its Alembic head) and Redis answers."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import msgspec
 from litestar import Controller, Response, get
 from litestar.datastructures import State
-from sqlalchemy import text
+from sqlalchemy import Connection, inspect, text
 
+from medialab.db import migrate
+from medialab.db.startup_checks import schema_problem
 from medialab.services import Services
 
 CHECK_TIMEOUT_SECONDS = 2.0
+VERSION_TABLE = "alembic_version"
 
 
 class Readiness(msgspec.Struct):
@@ -28,21 +33,41 @@ class HealthController(Controller):
     @get("/ready")
     async def ready(self, state: State) -> Response[Readiness]:
         services: Services = state.services
-        database = await _probe(_ping_database(services))
+        database = await _probe(_check_database(services))
         redis = await _probe(services.redis.ping())
         ok = database == "ok" and redis == "ok"
         body = Readiness("ok" if ok else "unavailable", database, redis)
         return Response(body, status_code=200 if ok else 503)
 
 
-async def _ping_database(services: Services) -> None:
+class SchemaNotAtHead(Exception):
+    """The database answers, but with a schema this release does not run on."""
+
+
+# Read once from the migrations this release ships (a few files), when /ready is first asked.
+_head_revision = functools.cache(migrate.head_revision)
+
+
+def _schema_revision(connection: Connection) -> str | None:
+    # Alembic's MigrationContext would say so too, and log a line on every probe.
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+async def _check_database(services: Services) -> None:
     async with services.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+        current = await connection.run_sync(_schema_revision)
+    problem = schema_problem(current, await asyncio.to_thread(_head_revision))
+    if problem is not None:
+        raise SchemaNotAtHead(problem)
 
 
 async def _probe(check: object) -> str:
     try:
         await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
+    except SchemaNotAtHead as exc:
+        return f"error: {exc}"
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; say which kind
         return f"error: {type(exc).__name__}"
     return "ok"

@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from litestar import Controller, Litestar, Request, Response, post
@@ -84,10 +83,7 @@ class TelegramWebhookController(Controller):
             return Response(HANDLED)
         answer = method_answer(runner.bot, method)
         if answer is None:
-            try:
-                await runner.bot(method)
-            except TelegramAPIError as exc:
-                log.warning("update %s: its reply was not sent: %s", update.update_id, exc.message)
+            await runner.send_reply(update, method)
             return Response(HANDLED)
         return Response(answer)
 
