@@ -5,7 +5,7 @@ terminal. The ids of what is being handled (HTTP request, Telegram update, opera
 context variables, so code deep inside does not pass them around. Secrets are redacted from the
 message, its arguments and exception text before any formatter sees them: the bot token (also
 inside Bot API URLs, /bot<token>/), the YooKassa secret key (and its Basic credentials), the FAL
-key, the webhook secret and any Authorization header.
+key, the webhook secret, the passwords in DATABASE_URL and REDIS_URL, and any Authorization header.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TextIO
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 if TYPE_CHECKING:
     from medialab.settings import Settings
@@ -64,8 +64,20 @@ def current_ids() -> dict[str, str]:
     return {name: value for name, variable in CONTEXT_IDS.items() if (value := variable.get()) is not None}
 
 
+def _password_of(url: str | None) -> str | None:
+    """The password inside a database or Redis URL (a driver's error may print the URL)."""
+    if not url:
+        return None
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
 def secrets_of(settings: Settings) -> list[str]:
-    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key]
+    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key,
+               *(_password_of(url) for url in (settings.database_url, settings.redis_url))]
     if settings.yookassa_shop_id and settings.yookassa_secret_key:
         basic = f"{settings.yookassa_shop_id}:{settings.yookassa_secret_key}".encode()
         secrets.append(base64.b64encode(basic).decode())

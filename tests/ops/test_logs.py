@@ -29,8 +29,10 @@ SHOP_ID = "500100"
 YOOKASSA_KEY = "test_Yk-secret-key-ABCDEF0123456789"
 FAL_KEY = "3f1c2d4e-fal-id:9a8b7c6d5e-fal-secret"
 WEBHOOK_SECRET = "hook-secret-0xC0FFEE"
+DB_PASSWORD, REDIS_PASSWORD = "pg-pa$$word-42", "redis-pass-7f"
 BASIC = base64.b64encode(f"{SHOP_ID}:{YOOKASSA_KEY}".encode()).decode()
-SECRETS = (TOKEN, OTHER_TOKEN, YOOKASSA_KEY, FAL_KEY, WEBHOOK_SECRET, BASIC, "9a8b7c6d5e-fal-secret")
+SECRETS = (TOKEN, OTHER_TOKEN, YOOKASSA_KEY, FAL_KEY, WEBHOOK_SECRET, BASIC, "9a8b7c6d5e-fal-secret",
+           DB_PASSWORD, REDIS_PASSWORD)
 
 
 class Terminal(io.StringIO):
@@ -41,7 +43,9 @@ class Terminal(io.StringIO):
 def secret_settings(**extra: str) -> Settings:
     return Settings.from_env({
         "TELEGRAM_BOT_TOKEN": TOKEN, "YOOKASSA_SHOP_ID": SHOP_ID, "YOOKASSA_SECRET_KEY": YOOKASSA_KEY,
-        "FAL_KEY": FAL_KEY, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, **extra,
+        "FAL_KEY": FAL_KEY, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "DATABASE_URL": f"postgresql://shop:{quote(DB_PASSWORD, safe='')}@db.internal:5432/shop",
+        "REDIS_URL": f"redis://:{REDIS_PASSWORD}@cache.internal:6379/0", **extra,
     }, env_file=None)
 
 
@@ -88,6 +92,9 @@ def assert_clean(text: str) -> None:
     ("header line %s", "Authorization: Bearer some-unknown-credential", f"Authorization: Bearer {MASK}"),
     ("header %s", f"X-Telegram-Bot-Api-Secret-Token: {WEBHOOK_SECRET}", f"X-Telegram-Bot-Api-Secret-Token: {MASK}"),
     ("query %s", f"/x?key={quote(FAL_KEY, safe='')}", f"/x?key={MASK}"),
+    ("database %s unreachable", f"postgresql://shop:{quote(DB_PASSWORD, safe='')}@db.internal/shop",
+     f"postgresql://shop:{MASK}@db.internal/shop"),
+    ("redis error: %s", f"AUTH {REDIS_PASSWORD} refused", f"AUTH {MASK} refused"),
 ])
 def test_each_secret_is_redacted(output: io.StringIO, template: str, argument: object, expected: str) -> None:
     logging.getLogger("medialab.test").warning(template, argument)
