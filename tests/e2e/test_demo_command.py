@@ -31,11 +31,15 @@ KEY_LINES = [
 ]
 
 
-def run_demo(tmp_path: Path, *options: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_demo(tmp_path: Path, *options: str, typed: str | None = None,
+             keep: bool = True) -> subprocess.CompletedProcess[str]:
     # Only what a machine with nothing but Python has: no REDIS_URL, no DATABASE_URL.
     env = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "DATABASE_URL")}
     env["PYTHONPATH"] = str(SOURCE_ROOT)
-    return subprocess.run([sys.executable, "-m", "medialab", "demo", "--dir", str(tmp_path / "run"),
+    env["TMPDIR"] = str(tmp_path / "tmp")  # where a demo without --dir makes its directory
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    where = ["--dir", str(tmp_path / "run")] if keep else []
+    return subprocess.run([sys.executable, "-m", "medialab", "demo", *where,
                            "--output", str(tmp_path / "images"), *options], cwd=tmp_path, env=env,
                           input=typed, capture_output=True, text=True, timeout=180)
 
@@ -94,3 +98,20 @@ async def test_the_books_check_names_unsettled_operations_and_drifts(
     problem = await books_problem(sessions)
     assert problem is not None and problem.startswith("2 drift(s) between balances and the ledger (user 830001 ")
     assert problem.endswith("ledger says 4000, found 4001)")
+
+
+def test_medialab_demo_interactive_sends_photos_pays_links_and_cleans_up(tmp_path: Path) -> None:
+    typed = ("/start\n/pay\n/press mode:upscale\n/photo\n/press mode:edit\n/photo make it snow\n"
+             "/press payment_menu\n/press payment_amount_100\n/pay\n/quit\n")
+    done = run_demo(tmp_path, "--interactive", typed=typed, keep=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert "demo: the bot has sent no payment link yet: press payment_menu, then an amount" in lines
+    assert lines.count("you:  [photo]") == 1 and "you:  [photo] make it snow" in lines
+    assert sum(line.startswith("bot:  [photo]") for line in lines) == 2  # upscaled, then edited
+    paid = next(n for n, line in enumerate(lines) if line.startswith("you:  (pays on the checkout page http"))
+    assert any(line.startswith("bot:  Оплата получена: 100 ₽") for line in lines[paid:]), lines[paid:]
+    assert lines[lines.index("ledger:") + 2].split()[1:3] == ["topup", "100"]
+    # Nothing left behind but what was asked for: the images.
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert lines[-2].startswith("demo: removed ") or lines[-1].startswith("demo: removed "), lines[-3:]

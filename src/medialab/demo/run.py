@@ -3,6 +3,7 @@ against the stand-ins, the journey played (or typed by a person), then the books
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,17 @@ class DemoFailed(Exception):
 
 
 async def run_demo(workdir: Path | None, output: Path, interactive: bool, write: Callable[[str], None]) -> None:
-    # Absolute: web and worker run inside it, where a relative database path would name another file.
+    """The demo in `workdir`, kept; without one, in a temporary directory removed when the demo
+    succeeds (when it fails, the logs stay there and the message names it)."""
     directory = (workdir or Path(tempfile.mkdtemp(prefix="medialab-demo-"))).absolute()
+    await _run_in(directory, output, interactive, write)
+    if workdir is None:
+        shutil.rmtree(directory, ignore_errors=True)
+        write(f"demo: removed {directory} (--dir keeps the database and the logs)")
+
+
+async def _run_in(directory: Path, output: Path, interactive: bool, write: Callable[[str], None]) -> None:
+    # Absolute: web and worker run inside it, where a relative database path would name another file.
     directory.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite+aiosqlite:///{directory / 'demo.db'}"
     await migrate.run(database_url)

@@ -62,7 +62,7 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
     # The processes run the code this process runs (a checkout, not some installed copy).
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, env.get("PYTHONPATH")) if p)
     env.update({
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "LOG_LEVEL": "INFO",
         "HOST": "127.0.0.1", "PORT": str(web_port),
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": urls["telegram"],
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, "TELEGRAM_WEBHOOK_URL": f"{web}/telegram/webhook",
