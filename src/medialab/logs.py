@@ -5,7 +5,7 @@ terminal. The ids of what is being handled (HTTP request, Telegram update, opera
 context variables, so code deep inside does not pass them around. Secrets are redacted from the
 message, its arguments and exception text before any formatter sees them: the bot token (also
 inside Bot API URLs, /bot<token>/), the YooKassa secret key (and its Basic credentials), the FAL
-key, the webhook secret and any Authorization header.
+key, the webhook secret, the dashboard's token and any Authorization header.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def current_ids() -> dict[str, str]:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key]
+    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key,
+               settings.admin_web_token]
     if settings.yookassa_shop_id and settings.yookassa_secret_key:
         basic = f"{settings.yookassa_shop_id}:{settings.yookassa_secret_key}".encode()
         secrets.append(base64.b64encode(basic).decode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
 from medialab.admin.grant_file import user_grant_id
-from medialab.billing.audit import check_ledger
+from medialab.admin.ledger_export import csv_chunks
+from medialab.billing.audit import check_and_record
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
 from medialab.billing.service import BillingService
@@ -160,7 +162,11 @@ class AdminService:
         except StarsRefundError as exc:
             raise AdminError(str(exc)) from None
 
+    def ledger_csv(self, start: datetime, end: datetime) -> AsyncIterator[str]:
+        return csv_chunks(self._sessions, start, end)
+
     async def reconcile(self, repair: bool = True) -> Books:
-        """Checks the ledger, then compares the cache with SQL and (with `repair`) rebuilds it."""
-        ledger = await check_ledger(self._sessions)
+        """Checks the ledger (recorded for the dashboard), then compares the cache with SQL and
+        (with `repair`) rebuilds it."""
+        ledger = await check_and_record(self._sessions)
         return Books(ledger, await reconcile(self._billing, repair=repair), repair)
