@@ -64,7 +64,8 @@ def over_https(connection: ASGIConnection) -> bool:  # type: ignore[type-arg]
     return connection.url.scheme == "https" or connection.headers.get("x-forwarded-proto") == "https"
 
 
-def require_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-    """The guard of every dashboard route but the login form's."""
+async def require_admin(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """The guard of every dashboard route but the login form's (async: a sync guard would be
+    run in a thread)."""
     if not handler.opt.get(PUBLIC) and not auth_of(connection).allows(connection):
         raise NotAuthorizedException()
