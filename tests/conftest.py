@@ -31,7 +31,8 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-TABLES = "kept_results, ledger_entries, operations, payments, balances, users, payment_notifications, sweep_marks"
+TABLES = ("kept_results, ledger_entries, operations, payments, balances, users, payment_notifications, sweep_marks, "
+          "ledger_checks")
 
 
 def pg_url(database: str) -> str:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
+import httpx
 import pytest
+from sqlalchemy import update
 
-from dashboard.conftest import Books
+from conftest import REDIS_TEST_URL
+from dashboard.conftest import TOKEN, Books
 from medialab.admin.dashboard import MONEY_IN, Period, figures
 from medialab.billing.audit import check_and_record
-from medialab.db.models import LedgerEntry, as_utc
+from medialab.db.models import Balance, LedgerEntry, as_utc
+from medialab.jobs.worker import check_books
+from medialab.settings import Settings
+from medialab.storage import Storage
 
 
 def in_period(entry: LedgerEntry, since: datetime) -> bool:
@@ -74,3 +80,22 @@ async def test_the_last_check_of_the_books_is_shown(books: Books) -> None:
     assert await check_and_record(books.sessions) == []
     check = (await figures(books.sessions, Period.TODAY)).check
     assert check is not None and check.drifts == 0 and as_utc(check.checked_at) >= before
+
+
+async def test_a_drift_the_workers_check_finds_is_on_the_dashboard(books: Books, settings: Settings,
+                                                                   dashboard_url: str) -> None:
+    async with books.sessions.begin() as session:  # a balance that no longer equals its ledger
+        await session.execute(update(Balance).where(Balance.user_id == 1).values(balance=1))
+    storage = await Storage.open(settings.with_overrides(redis_url=REDIS_TEST_URL))
+    try:
+        assert await check_books({"services": storage}) == {"drifts": 2}
+    finally:
+        await storage.close()
+    check = (await figures(books.sessions, Period.TODAY)).check
+    assert check is not None and check.drifts == 2
+    assert check.detail == ("ledger drift: user 1 (telegram 111) balance != sum of ledger entries: expected 24000, found 1\n"
+                            "ledger drift: user 1 (telegram 111) balance != last entry's balance_after: expected 24000, "
+                            "found 1")
+    async with httpx.AsyncClient(base_url=dashboard_url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        page = (await http.get("/admin")).text
+    assert '<div class="value bad" data-figure="drift">drift: 2</div>' in page

@@ -294,15 +294,15 @@ def packages(modules: list[str]) -> set[str]:
 async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
     user_id, operations = await paying_user(billing, 9006)
     commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
-                ["admin", "refund", operations[4]], ["reconcile"]]
+                ["admin", "refund", operations[4]], ["reconcile"], ["admin", "export", "--from", "2020-01-01", "--to", "2020-01-02"]]
 
     done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
     assert done.returncode == 0, done.stderr
     *printed, last = done.stdout.splitlines()
     (help_code, after_help), *after_commands = json.loads(last)
     assert help_code == 0 and HELP_ONLY & packages(after_help) == set()
-    assert [code for code, _ in after_commands] == [0, 0, 0, 0]
-    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set(), set(), set(), set()]
+    assert [code for code, _ in after_commands] == [0, 0, 0, 0, 0]
+    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set(), set(), set(), set(), set()]
     if database_url.startswith("sqlite"):  # PostgreSQL's dialect only where it is the database
         _, everything = after_commands[-1]
         assert [name for name in everything if name.startswith("sqlalchemy.dialects.postgresql")] == []
@@ -310,4 +310,5 @@ async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, bil
     assert "balance: 90 ₽" in printed
     assert any(line.startswith("granted 10 ₽ to user 9006: balance 100 ₽ (grant id ") for line in printed)
     assert f"operation {operations[4]}: refunded 10 ₽ to user id {user_id}: balance 110 ₽" in printed
-    assert printed[-1].startswith("checked ") and printed[-1].endswith("ledger: ok")
+    assert printed[-2].startswith("checked ") and printed[-2].endswith("ledger: ok")
+    assert printed[-1].startswith("entry_id,time_utc,telegram_id,kind,amount_rub")  # no entry on those days
