@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from medialab.domain.money import format_rub
 
 WIDTH, HEIGHT = 600, 180
-TOP, BOTTOM = 16, 22  # room for the scale's label above, the days' labels below
+TOP, BOTTOM = 26, 26  # room for the scale's label above, the days' labels below (18 px text)
 GAP = 0.2  # of each day's slot left empty between bars
 
 

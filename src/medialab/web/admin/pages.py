@@ -55,7 +55,7 @@ class AdminController(Controller):
     guards = [require_admin]
     exception_handlers = {NotAuthorizedException: login_page}
 
-    @get("/", opt={PUBLIC: False})
+    @get("/")
     async def dashboard(self, request: Request, state: State) -> Template:  # type: ignore[type-arg]
         # Query parameters are read here, after the guard: a stranger's request is refused as
         # unauthorised before anything in it is looked at.
@@ -74,10 +74,12 @@ class AdminController(Controller):
         telegram = request.query_params.get("telegram_id", "")
         services: Services = state.services
         try:
-            found = await AdminService(services.billing, services.sessions).account(telegram_id(telegram), ACCOUNT_LINES)
-        except AdminError as exc:
-            mark_refused(request, "no_user")
-            return _page("account.html", 404, telegram=telegram[:40], message=str(exc), lines=[])
+            wanted = telegram_id(telegram)
+            found = await AdminService(services.billing, services.sessions).account(wanted, ACCOUNT_LINES)
+        except AdminError as exc:  # not an id (400), or no such user (404)
+            status = 404 if telegram.strip().isdigit() else 400
+            mark_refused(request, "no_user" if status == 404 else "bad_user_id")
+            return _page("account.html", status, telegram=telegram[:40], message=str(exc), lines=[])
         return _page("account.html", telegram=telegram, message=None, lines=report.account_lines(found))
 
     @get("/ledger.csv")
