@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None,
 
 
 @pytest.fixture
-async def page(tmp_path: Path) -> AsyncIterator[Any]:
+async def page() -> AsyncIterator[Any]:
     async with playwright_api.async_playwright() as driver:
         browser = await driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
