@@ -34,7 +34,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_codes, referrals, payments, balances, "
-          "users, payment_notifications, sweep_marks")
+          "users, payment_notifications, sweep_marks, ledger_checks")
 
 
 def pg_url(database: str) -> str:

@@ -14,7 +14,7 @@ from medialab.db.engine import create_engine
 from medialab.db.models import Base
 
 TABLES = {"users", "balances", "payments", "operations", "ledger_entries", "payment_notifications",
-          "sweep_marks", "kept_results", "promo_codes", "promo_redemptions", "referrals"}
+          "sweep_marks", "kept_results", "promo_codes", "promo_redemptions", "referrals", "ledger_checks"}
 
 
 async def tables(url: str) -> set[str]:
@@ -29,7 +29,7 @@ async def tables(url: str) -> set[str]:
 async def test_upgrade_downgrade_upgrade(empty_database: str) -> None:
     await migrate.run(empty_database)
     assert await tables(empty_database) == TABLES
-    assert await migrate.current_revision(empty_database) == "0008"
+    assert await migrate.current_revision(empty_database) == "0009"
     await migrate.run(empty_database, "downgrade", "base")
     assert await tables(empty_database) == set()
     assert await migrate.current_revision(empty_database) is None

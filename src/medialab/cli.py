@@ -280,7 +280,8 @@ def _admin(args: argparse.Namespace, settings: Settings) -> int:
         lines = _run_async(run())
     except AdminError as exc:
         raise CommandError(str(exc)) from None
-    print("\n".join(lines))
+    if lines:  # `admin export` to standard output prints the CSV alone
+        print("\n".join(lines))
     return 0
 
 

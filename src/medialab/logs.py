@@ -5,7 +5,8 @@ terminal. The ids of what is being handled (HTTP request, Telegram update, opera
 context variables, so code deep inside does not pass them around. Secrets are redacted from the
 message, its arguments and exception text before any formatter sees them: the bot token (also
 inside Bot API URLs, /bot<token>/), the YooKassa secret key (and its Basic credentials), the FAL
-key, the webhook secret, the passwords in DATABASE_URL and REDIS_URL, and any Authorization header.
+key, the webhook secret, the dashboard's token, the passwords in DATABASE_URL and REDIS_URL, and
+any Authorization header.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def _password_of(url: str | None) -> str | None:
 
 def secrets_of(settings: Settings) -> list[str]:
     secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key,
+               settings.admin_web_token,
                *(_password_of(url) for url in (settings.database_url, settings.redis_url))]
     if settings.yookassa_shop_id and settings.yookassa_secret_key:
         basic = f"{settings.yookassa_shop_id}:{settings.yookassa_secret_key}".encode()

@@ -242,6 +242,14 @@ def _phone(raw: str) -> str:
     return digits
 
 
+def _admin_token(raw: str) -> str:
+    # Anyone who guesses it reads the business's figures: a short token is refused outright.
+    value = raw.strip()
+    if len(value) < 16:
+        raise ValueError("must be at least 16 characters (e.g. `openssl rand -hex 24`)")
+    return value
+
+
 def _setting(
     env: str, default: str | None, parse: Callable[[str], Any] = _str, *, secret: bool = False
 ) -> Any:
@@ -301,6 +309,8 @@ class Settings:
     fal_models: tuple[tuple[str, str], ...] = _setting("FAL_MODELS", "", _model_ids)
     fal_poll_interval: float = _setting("FAL_POLL_INTERVAL", "1", _seconds)
     admin_telegram_ids: frozenset[int] = _setting("ADMIN_TELEGRAM_IDS", "", _ids)
+    # The operators' dashboard (GET /admin): its login token; unset, the dashboard is off (404).
+    admin_web_token: str | None = _setting("ADMIN_WEB_TOKEN", None, _admin_token, secret=True)
     max_jobs_in_flight: int = _setting("MAX_JOBS_IN_FLIGHT", "2", _whole(1))
     job_timeout: int = _setting("JOB_TIMEOUT", "300", _whole(1))
     job_retry_delay: float = _setting("JOB_RETRY_DELAY", "5", _seconds)

@@ -301,7 +301,8 @@ def packages(modules: list[str]) -> set[str]:
 async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
     user_id, operations = await paying_user(billing, 9006)
     commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
-                ["admin", "refund", operations[4]], ["admin", "promo", "create", "cli10", "10", "--uses", "2"],
+                ["admin", "refund", operations[4]], ["admin", "export", "--from", "2020-01-01", "--to", "2020-01-02"],
+                ["admin", "promo", "create", "cli10", "10", "--uses", "2"],
                 ["admin", "promo", "list"], ["admin", "promo", "disable", "CLI10"], ["reconcile"]]
 
     done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
@@ -309,8 +310,8 @@ async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, bil
     *printed, last = done.stdout.splitlines()
     (help_code, after_help), *after_commands = json.loads(last)
     assert help_code == 0 and HELP_ONLY & packages(after_help) == set()
-    assert [code for code, _ in after_commands] == [0] * 7
-    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set()] * 7
+    assert [code for code, _ in after_commands] == [0] * 8
+    assert [HEAVY & packages(loaded) for _, loaded in after_commands] == [set()] * 8
     if database_url.startswith("sqlite"):  # PostgreSQL's dialect only where it is the database
         _, everything = after_commands[-1]
         assert [name for name in everything if name.startswith("sqlalchemy.dialects.postgresql")] == []

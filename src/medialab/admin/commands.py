@@ -1,11 +1,13 @@
-"""`medialab admin user|grant|grant-file|refund|refund-stars|promo`: argparse definitions, and the typed
+"""`medialab admin user|grant|grant-file|refund|refund-stars|promo|export`: argparse definitions, and the typed
 text turned into a call of AdminService before any connection is opened (a bad argument costs
 nothing). The admin chat (bot/routers/admin.py) builds its calls with the same builders."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -45,6 +47,10 @@ def add_admin_parser(commands: argparse._SubParsersAction, run: Callable[..., in
     stars = actions.add_parser("refund-stars", help="refund a Telegram Stars payment and take its rubles back")
     stars.add_argument("charge_id", help="telegram_payment_charge_id of the payment")
     promo_commands.add_promo_parser(actions)
+    export = actions.add_parser("export", help="the ledger entries of some days as CSV, amounts in rubles")
+    export.add_argument("--from", dest="start", required=True, help="first day, YYYY-MM-DD (UTC)")
+    export.add_argument("--to", dest="end", required=True, help="last day, YYYY-MM-DD (UTC), included")
+    export.add_argument("--output", help="a file to write (default: standard output)")
     admin.set_defaults(run=run)
 
 
@@ -60,6 +66,8 @@ def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Com
         return refund_stars_command(args.charge_id, actor)
     if args.action == "promo":
         return promo_commands.command_for(args, settings, actor)
+    if args.action == "export":
+        return export_command(args.start, args.end, args.output)
     return refund_command(args.operation_id, actor, args.reason)
 
 
@@ -92,6 +100,12 @@ def refund_stars_command(charge_id: str, actor: str) -> Command:
     return partial(_refund_stars, parse.charge_id(charge_id), actor)
 
 
+def export_command(start: str, end: str, output: str | None) -> Command:
+    from medialab.admin.ledger_export import days  # SQLAlchemy: not for `medialab --help`
+
+    return partial(_export, *days(start, end), output)
+
+
 async def _user(telegram_id: int, limit: int, admin: AdminService) -> list[str]:
     return report.account_lines(await admin.account(telegram_id, limit))
 
@@ -112,3 +126,18 @@ async def _refund(operation_id: str, actor: str, reason: str, admin: AdminServic
 
 async def _refund_stars(charge_id: str, actor: str, admin: AdminService) -> list[str]:
     return [report.stars_refund_line(await admin.refund_stars(charge_id, actor))]
+
+
+async def _export(start: datetime, end: datetime, output: str | None, admin: AdminService) -> list[str]:
+    """The CSV to standard output (and nothing else there), or to a file and a line saying so."""
+    if output is None:
+        async for chunk in admin.ledger_csv(start, end):
+            sys.stdout.write(chunk)
+        return []
+    try:
+        with open(output, "w", encoding="utf-8", newline="") as file:
+            async for chunk in admin.ledger_csv(start, end):
+                file.write(chunk)
+    except OSError as exc:
+        raise parse.AdminError(f"cannot write {output}: {exc.strerror or exc}") from None
+    return [f"ledger entries from {start.date()} to {(end - timedelta(days=1)).date()} written to {output}"]

@@ -82,8 +82,9 @@ def stars_refund_line(refund: StarsRefund) -> str:
 
 def drift_lines(books: Books) -> list[str]:
     """One line per broken ledger invariant, then one per cached counter that differs from SQL."""
-    lines = [f"ledger drift: user {d.user_id} (telegram {d.telegram_id}) {d.what}: "
-             f"expected {d.expected}, found {d.actual}" for d in books.ledger]
+    from medialab.billing.audit import describe  # here: `medialab --help` loads report, not SQLAlchemy
+
+    lines = [describe(d) for d in books.ledger]
     lines += [f"cache drift: user {d.user_id} {d.field}: redis {d.cached}, sql {d.truth}" for d in books.cache.drifts]
     return lines
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -12,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.admin.arguments import AdminError
 from medialab.admin.grant_file import user_grant_id
+from medialab.admin.ledger_export import csv_chunks
 from medialab.billing import promo
-from medialab.billing.audit import check_ledger
+from medialab.billing.audit import check_and_record
 from medialab.billing.promo import PromoLine
 from medialab.billing.reconcile import ReconcileReport, reconcile
 from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, UnknownOperation, UserInfo
@@ -167,7 +169,11 @@ class AdminService:
             raise AdminError(f"no promo code {code}")
         return disabled
 
+    def ledger_csv(self, start: datetime, end: datetime) -> AsyncIterator[str]:
+        return csv_chunks(self._sessions, start, end)
+
     async def reconcile(self, repair: bool = True) -> Books:
-        """Checks the ledger, then compares the cache with SQL and (with `repair`) rebuilds it."""
-        ledger = await check_ledger(self._sessions)
+        """Checks the ledger (recorded for the dashboard), then compares the cache with SQL and
+        (with `repair`) rebuilds it."""
+        ledger = await check_and_record(self._sessions)
         return Books(ledger, await reconcile(self._billing, repair=repair), repair)

@@ -1,15 +1,24 @@
 """Checks that prove the books: each stored balance equals the sum of its ledger entries, the
 last entry's running balance equals the stored balance, and free operations left plus free
-operations in use equal what the user was granted."""
+operations in use equal what the user was granted.
+
+Each check of all the books (the worker's every CHECK_INTERVAL_MINUTES, `medialab reconcile`,
+/reconcile) is recorded in ledger_checks: the dashboard shows the last one."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.results import LedgerDrift
-from medialab.db.models import Balance, LedgerEntry, Operation, User
+from medialab.db.models import Balance, LedgerCheck, LedgerEntry, Operation, User
 from medialab.domain.operations import OperationStatus
+
+CHECK_INTERVAL_MINUTES = 10
+# Drifts written out in a check's record; the count says how many there were in all.
+RECORDED_DRIFTS = 5
 
 
 async def check_ledger(
@@ -22,6 +31,25 @@ async def check_ledger(
             for row in (await session.execute(query)).all():
                 drifts.append(LedgerDrift(row.user_id, row.telegram_id, what, row.expected, row.actual))
         return drifts
+
+
+async def check_and_record(sessions: async_sessionmaker[AsyncSession]) -> list[LedgerDrift]:
+    """Checks all the books and records when, and what was found."""
+    drifts = await check_ledger(sessions)
+    async with sessions.begin() as session:
+        session.add(LedgerCheck(checked_at=datetime.now(UTC), drifts=len(drifts),
+                                detail="\n".join(describe(d) for d in drifts[:RECORDED_DRIFTS]) or None))
+    return drifts
+
+
+async def last_check(sessions: async_sessionmaker[AsyncSession]) -> LedgerCheck | None:
+    async with sessions() as session:
+        return await session.scalar(select(LedgerCheck).order_by(LedgerCheck.id.desc()).limit(1))
+
+
+def describe(drift: LedgerDrift) -> str:
+    return (f"ledger drift: user {drift.user_id} (telegram {drift.telegram_id}) {drift.what}: "
+            f"expected {drift.expected}, found {drift.actual}")
 
 
 def _checks(user_id: int | None) -> dict[str, Select]:

@@ -83,6 +83,7 @@ class User(Timestamps, Base):
     __table_args__ = (
         CheckConstraint("free_operations_left >= 0", name="free_left_not_negative"),
         CheckConstraint("free_operations_granted >= 0", name="free_granted_not_negative"),
+        Index("ix_users_created_at", "created_at"),  # new users of the dashboard's periods
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -149,6 +150,7 @@ class Operation(Timestamps, Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_operations_user_id_created_at", "user_id", "created_at"),
         Index("ix_operations_job_state_updated_at", "job_state", "updated_at"),
+        Index("ix_operations_created_at", "created_at"),  # the dashboard's periods
     )
 
     # Chosen by the caller (or a fresh uuid4 hex) before anything is charged, so the same id
@@ -173,6 +175,9 @@ class LedgerEntry(Base):
         CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),
         CheckConstraint(LEDGER_SIGNS, name="sign_matches_kind"),
         Index("ix_ledger_entries_user_id_id", "user_id", "id"),
+        # The dashboard's periods: every kind in a period, and one kind's (top-ups') in a period.
+        Index("ix_ledger_entries_created_at", "created_at"),
+        Index("ix_ledger_entries_kind_created_at", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -313,3 +318,16 @@ class Referral(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+class LedgerCheck(Base):
+    """The result of each check of the books (billing/audit.py): the dashboard shows the last
+    one (drift or none, and when) without running the check on every view."""
+
+    __tablename__ = "ledger_checks"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    drifts: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The first drifts found, one a line, for the operator who sees "drift: yes".
+    detail: Mapped[str | None] = mapped_column(Text)

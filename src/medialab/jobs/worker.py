@@ -16,6 +16,7 @@ from arq import cron
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Worker, create_worker
 
+from medialab.billing.audit import CHECK_INTERVAL_MINUTES, check_and_record
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
@@ -49,6 +50,15 @@ async def reconcile_cache(ctx: dict[str, Any]) -> dict[str, int]:
         log.warning("reconcile: %d drift(s) in %d user(s), %d repaired",
                     len(report.drifts), len({d.user_id for d in report.drifts}), report.repaired)
     return {"checked": report.users_checked, "drifts": len(report.drifts), "repaired": report.repaired}
+
+
+async def check_books(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every CHECK_INTERVAL_MINUTES: the ledger check, recorded for the dashboard; a drift is an
+    ERROR (only an operator can correct it: `medialab reconcile` lists them)."""
+    drifts = await check_and_record(ctx["services"].sessions)
+    if drifts:
+        log.error("ledger check: %d drift(s) between balances and the ledger; run `medialab reconcile`", len(drifts))
+    return {"drifts": len(drifts)}
 
 
 async def sweep_lost_jobs(ctx: dict[str, Any]) -> dict[str, int]:
@@ -107,6 +117,8 @@ class WorkerSettings:
         cron(reconcile_cache, second=0, run_at_startup=True, unique=True, timeout=300),
         cron(sweep_lost_jobs, second=30, run_at_startup=True, unique=True, timeout=300),
         SWEEP_PAYMENTS_CRON,
+        cron(check_books, minute=set(range(0, 60, CHECK_INTERVAL_MINUTES)), second=45, run_at_startup=True,
+             unique=True, timeout=300),
     ]
     # A job's last try compensates instead of retrying; arq's own limit only stops jobs whose
     # worker died on that last try, and the sweeper compensates those.

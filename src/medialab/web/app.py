@@ -56,8 +56,15 @@ def create_app(settings: Settings | None = None, beside: Sequence[Beside] = ()) 
             await services.close()
             process_exiting()
 
+    handlers: list[type] = [HealthController, MetricsController, YooKassaController, TelegramWebhookController]
+    templates = None
+    if settings.admin_web_token:  # unset: no /admin at all, so it answers 404 like any unknown path
+        from medialab.web.admin.pages import AdminController, template_config
+
+        handlers.append(AdminController)
+        templates = template_config()
     return Litestar(
-        route_handlers=[HealthController, MetricsController, YooKassaController, TelegramWebhookController],
+        route_handlers=handlers, template_config=templates,
         lifespan=[lifespan, telegram_webhook, refusals.summaries, long_lived_heap, *beside], openapi_config=None,
         middleware=[request_context], logging_config=litestar_logging(), before_send=[refusals.count_response],
     )

@@ -21,14 +21,14 @@ _PLAIN_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 def litestar_logging() -> LoggingConfig:
     """Leaves the root logger alone; uncaught exceptions are logged (with their traceback),
-    except a client's ordinary mistakes (an unknown path or method, a body too large), which
-    are answered and are no error of ours."""
+    except a client's ordinary mistakes (an unknown path or method, a body too large, the
+    dashboard without its token), which are answered and are no error of ours."""
     return LoggingConfig(
         configure_root_logger=False,
         handlers={"console": {"class": "logging.NullHandler"}, "queue_listener": {"class": "logging.NullHandler"}},
         loggers={"litestar": {"level": "INFO", "handlers": [], "propagate": True}},
         log_exceptions="always",
-        disable_stack_trace={400, 404, 405, 413},
+        disable_stack_trace={400, 401, 404, 405, 413},
     )
 
 
