@@ -138,7 +138,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url}, env_file=None)
+    # No worker /metrics: tests that run a worker's startup would all bind port 9100 (xdist's
+    # workers, other runs on the machine); tests of it give a port of their own.
+    return Settings.from_env({"DATABASE_URL": database_url, "WORKER_METRICS_PORT": "0"}, env_file=None)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import asyncio
 import os
 import re
 import shutil
-import socket
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable, MutableMapping
@@ -32,6 +32,7 @@ import redis
 from redis.connection import parse_url
 
 from medialab.db.redis import EmbeddedRedis
+from medialab.demo.stack import free_port
 
 FORCE = "MEDIALAB_TEST_SERVERS"
 POSTGRES, REDIS = "TEST_POSTGRES_URL", "TEST_REDIS_URL"
@@ -108,15 +109,29 @@ class EmbeddedPostgres:
 
         self._dir = Path(tempfile.mkdtemp(prefix="medialab-test-postgres-"))
         self._data = self._dir / "data"
-        self._user = self._system_user(_commands.POSTGRES_BIN_PATH)
         self._pg_ctl: Callable[..., str] = _commands.pg_ctl  # type: ignore[attr-defined]
-        _commands.initdb(["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"],  # type: ignore[attr-defined]
-                         pgdata=self._data, user=self._user, timeout=120)
-        port = free_port()
-        self._pg_ctl(["-w", "-t", "60", "-l", str(self._dir / "server.log"),
-                      "-o", f"-h 127.0.0.1 -p {port} -k '' {self.OPTIONS}", "start"],
-                     pgdata=self._data, user=self._user, timeout=90)
-        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        try:
+            self._user = self._system_user(_commands.POSTGRES_BIN_PATH)
+            _commands.initdb(["--auth=trust", "--encoding=utf8", "--no-sync", "-U", "postgres"],  # type: ignore[attr-defined]
+                             pgdata=self._data, user=self._user, timeout=120)
+            self.url = self._start()
+        except BaseException:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            raise
+
+    def _start(self) -> str:
+        tries = 3  # a port free a moment ago may have been taken since
+        while True:
+            port = free_port()
+            try:
+                self._pg_ctl(["-w", "-t", "60", "-l", str(self._dir / "server.log"),
+                              "-o", f"-h 127.0.0.1 -p {port} -k '' {self.OPTIONS}", "start"],
+                             pgdata=self._data, user=self._user, timeout=90)
+                return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+            except subprocess.CalledProcessError:
+                tries -= 1
+                if tries == 0:
+                    raise
 
     def _system_user(self, binaries: Path) -> str | None:
         if os.geteuid() != 0:
@@ -141,12 +156,6 @@ class EmbeddedPostgres:
             self._pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._data, user=self._user, timeout=60)
         finally:
             shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Servers:
