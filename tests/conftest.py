@@ -46,6 +46,8 @@ if XDIST_WORKER is None:
 REDIS_TEST_URL = suite_servers.worker_redis_url(
     os.environ.get(suite_servers.REDIS, suite_servers.DEFAULTS[suite_servers.REDIS]), XDIST_WORKER)
 POSTGRES_ADMIN_URL = os.environ.get(suite_servers.POSTGRES, suite_servers.DEFAULTS[suite_servers.POSTGRES])
+if XDIST_WORKER is not None:
+    os.environ[suite_servers.REDIS] = REDIS_TEST_URL  # what this worker's child processes see too
 TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_codes, referrals, payments, balances, "
           "users, payment_notifications, sweep_marks")
 
