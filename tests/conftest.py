@@ -32,12 +32,12 @@ from medialab.settings import Settings
 
 import suite_servers
 
-# pytest-xdist names its workers gw0, gw1, ...; the process that started the run has chosen the
-# servers by then and left them in the environment each worker inherits.
+# pytest-xdist names its workers gw0, gw1, ... (their children inherit it). The process that
+# started the run chooses the servers; its workers and the processes tests start inherit the choice.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
 _servers: suite_servers.Servers | None = None
 _servers_missing: str | None = None
-if XDIST_WORKER is None:
+if suite_servers.CHOSEN not in os.environ:
     try:
         _servers = suite_servers.Servers(os.environ)
     except suite_servers.ServerMissing as missing:
@@ -46,8 +46,6 @@ if XDIST_WORKER is None:
 REDIS_TEST_URL = suite_servers.worker_redis_url(
     os.environ.get(suite_servers.REDIS, suite_servers.DEFAULTS[suite_servers.REDIS]), XDIST_WORKER)
 POSTGRES_ADMIN_URL = os.environ.get(suite_servers.POSTGRES, suite_servers.DEFAULTS[suite_servers.POSTGRES])
-if XDIST_WORKER is not None:
-    os.environ[suite_servers.REDIS] = REDIS_TEST_URL  # what this worker's child processes see too
 TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_codes, referrals, payments, balances, "
           "users, payment_notifications, sweep_marks")
 
@@ -55,7 +53,7 @@ TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_co
 def pytest_configure(config: pytest.Config) -> None:
     if _servers_missing is not None:
         raise pytest.UsageError(_servers_missing)
-    if XDIST_WORKER is None:  # before xdist starts its workers (none without -n)
+    if _servers is not None:  # the run's first process, before xdist starts its workers (none without -n)
         try:
             suite_servers.check_worker_databases(REDIS_TEST_URL, len(getattr(config.option, "tx", None) or []))
         except suite_servers.ServerMissing as missing:

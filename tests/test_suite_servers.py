@@ -4,6 +4,10 @@ of its own."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from conftest import POSTGRES_ADMIN_URL, REDIS_TEST_URL
@@ -55,3 +59,12 @@ def test_each_xdist_worker_takes_the_database_after_the_run_s_by_its_index() -> 
     assert worker_redis_url("redis://127.0.0.1:6379", "gw2") == "redis://127.0.0.1:6379/2"
     assert worker_redis_url("unix:///tmp/r/redis.socket?db=0", "gw5") == "unix:///tmp/r/redis.socket?db=5"
     assert worker_redis_url("unix:///tmp/r/redis.socket", "gw1") == "unix:///tmp/r/redis.socket?db=1"
+
+
+def test_a_process_a_test_starts_takes_the_run_s_servers_and_starts_none(tmp_path: Path) -> None:
+    # A child that imports a test module (multiprocessing's spawn does) imports conftest too.
+    probe = "import conftest; print(conftest._servers is None, conftest.POSTGRES_ADMIN_URL, conftest.REDIS_TEST_URL)"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", POSTGRES_ADMIN_URL, REDIS_TEST_URL]
