@@ -30,9 +30,12 @@ migrate: $(STAMP)
 serve: $(STAMP)
 	$(VENV)/bin/medialab serve
 
-# The whole suite: SQLite, PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379.
+# The whole suite, on SQLite and PostgreSQL: the servers in TEST_POSTGRES_URL / TEST_REDIS_URL, else
+# those on 127.0.0.1, else embedded ones (README, Tests). TEST_WORKERS pytest-xdist processes,
+# each with its own databases (0: this process alone).
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

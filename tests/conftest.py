@@ -1,8 +1,9 @@
 """Shared fixtures: every test that asks for `database_url` runs on SQLite and on PostgreSQL.
 
-PostgreSQL is the real server on 127.0.0.1:5432 (TEST_POSTGRES_URL overrides); the suite
-creates its own database, migrates it once, empties it before each test and drops it at the
-end. SQLite runs on a fresh copy of a migrated file per test.
+PostgreSQL and Redis are chosen once per run (tests/suite_servers.py): TEST_POSTGRES_URL /
+TEST_REDIS_URL, else the servers on 127.0.0.1, else embedded ones. On PostgreSQL each session
+(each xdist worker) creates its own database, migrates it once, empties it before each test
+and drops it at the end. SQLite runs on a fresh copy of a migrated file per test.
 """
 
 from __future__ import annotations
@@ -29,12 +30,39 @@ from medialab.db import migrate
 from medialab.db.engine import create_engine, session_factory
 from medialab.settings import Settings
 
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+import suite_servers
+
+# pytest-xdist names its workers gw0, gw1, ... (their children inherit it). The process that
+# started the run chooses the servers; its workers and the processes tests start inherit the choice.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_servers: suite_servers.Servers | None = None
+_servers_missing: str | None = None
+if suite_servers.CHOSEN not in os.environ:
+    try:
+        _servers = suite_servers.Servers(os.environ)
+    except suite_servers.ServerMissing as missing:
+        _servers_missing = str(missing)  # said by pytest_configure as a usage error: one line
+
+REDIS_TEST_URL = suite_servers.worker_redis_url(
+    os.environ.get(suite_servers.REDIS, suite_servers.DEFAULTS[suite_servers.REDIS]), XDIST_WORKER)
+POSTGRES_ADMIN_URL = os.environ.get(suite_servers.POSTGRES, suite_servers.DEFAULTS[suite_servers.POSTGRES])
 TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_codes, referrals, payments, balances, "
           "users, payment_notifications, sweep_marks, ledger_checks")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _servers_missing is not None:
+        raise pytest.UsageError(_servers_missing)
+    if _servers is not None:  # the run's first process, before xdist starts its workers (none without -n)
+        try:
+            suite_servers.check_worker_databases(REDIS_TEST_URL, len(getattr(config.option, "tx", None) or []))
+        except suite_servers.ServerMissing as missing:
+            raise pytest.UsageError(str(missing)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _servers is not None:
+        _servers.close()
 
 
 def pg_url(database: str) -> str:
@@ -110,7 +138,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.from_env({"DATABASE_URL": database_url}, env_file=None)
+    # No worker /metrics: tests that run a worker's startup would all bind port 9100 (xdist's
+    # workers, other runs on the machine); tests of it give a port of their own.
+    return Settings.from_env({"DATABASE_URL": database_url, "WORKER_METRICS_PORT": "0"}, env_file=None)
 
 
 @pytest.fixture
@@ -122,7 +152,7 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    """The real Redis on 127.0.0.1:6379 (a database of its own for the tests), emptied."""
+    """The suite's Redis database (this xdist worker's own), emptied."""
     client = redis_client(REDIS_TEST_URL)
     await client.flushdb()
     yield client

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.connection import parse_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conftest import REDIS_TEST_URL
@@ -39,9 +40,7 @@ class PausableRedis:
     `resume()` are forwarded again (redis-py drops a connection whose call timed out)."""
 
     def __init__(self, upstream: str) -> None:
-        self._host, port_db = upstream.removeprefix("redis://").split(":", 1)
-        port, _, self._db = port_db.partition("/")
-        self._port = int(port)
+        self._upstream = parse_url(upstream)  # host and port, or the unix socket's path; and db
         self.paused = False
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,7 +48,7 @@ class PausableRedis:
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/{self._db or 0}"
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/{self._upstream.get('db', 0)}"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.paused:
@@ -57,7 +56,10 @@ class PausableRedis:
                 pass
             writer.close()
             return
-        up_reader, up_writer = await asyncio.open_connection(self._host, self._port)
+        if "path" in self._upstream:  # an embedded Redis (tests/suite_servers.py)
+            up_reader, up_writer = await asyncio.open_unix_connection(self._upstream["path"])
+        else:
+            up_reader, up_writer = await asyncio.open_connection(self._upstream["host"], self._upstream.get("port", 6379))
         both = [asyncio.ensure_future(self._pipe(reader, up_writer, upstream=True)),
                 asyncio.ensure_future(self._pipe(up_reader, writer, upstream=False))]
         await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)

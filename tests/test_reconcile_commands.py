@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -32,6 +33,7 @@ async def cached_user(billing: BillingService, telegram_id: int) -> int:
     return user.user_id
 
 
+@pytest.mark.slow
 async def test_reconcile_command_repairs_the_cache_and_refuses_a_broken_ledger(
     database_url: str, billing: BillingService, redis: Redis, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -72,6 +74,7 @@ async def test_the_worker_cron_reconciles(settings: Settings, redis: Redis, sess
     assert (await billing.cache.snapshot(user_id)).free == 4  # type: ignore[union-attr]
 
 
+@pytest.mark.slow
 def test_worker_needs_a_shared_redis(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     done = subprocess.run([sys.executable, "-m", "medialab", "worker"], env=env, capture_output=True,

@@ -279,6 +279,7 @@ async def assert_cache_is_sql(billing: BillingService, accounts: list[Account], 
 
 # ---- the tests ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 async def test_1000_reservations_from_4_processes_take_exactly_what_the_model_allows(
     database_url: str, billing: BillingService, sessions: Sessions
 ) -> None:
@@ -297,6 +298,7 @@ async def test_1000_reservations_from_4_processes_take_exactly_what_the_model_al
     assert all([await billing.cache.snapshot(a.user_id) for a in accounts])  # every user is cached
 
 
+@pytest.mark.slow
 async def test_flushing_redis_in_the_middle_of_the_traffic_loses_and_doubles_nothing(
     database_url: str, billing: BillingService, sessions: Sessions, redis: Redis
 ) -> None:

@@ -17,6 +17,7 @@ import itertools
 import uuid
 from dataclasses import dataclass, field
 
+import pytest
 import redis as sync_redis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -33,6 +34,8 @@ from medialab.db.engine import create_engine, session_factory
 from medialab.db.redis import redis_client
 from medialab.domain.ledger import LedgerKind
 from medialab.settings import Settings
+
+pytestmark = pytest.mark.slow  # a model-based run of many steps
 
 PRICE = 1000  # kopecks
 FREE = 2  # free operations per new user: the machine reaches the paid path in a few steps

@@ -5,12 +5,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from conftest import REDIS_TEST_URL
 from medialab.db import migrate
 from medialab.sandbox.serving import serve_in_loop
 from medialab.settings import Settings
 from medialab.web.app import create_app
 
-LIVE_REDIS = "redis://127.0.0.1:6379/15"
+LIVE_REDIS = REDIS_TEST_URL  # the suite's, wherever it runs (only read here)
 
 
 async def test_health_and_ready_with_real_database_and_redis(settings: Settings) -> None:

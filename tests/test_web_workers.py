@@ -135,6 +135,7 @@ def two_workers(database_url: str, tmp_path: Path, **env: str) -> Iterator[Serve
             server.wait()
 
 
+@pytest.mark.slow
 def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -159,6 +160,7 @@ def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
     assert "Traceback" not in written and '"level": "ERROR"' not in written, written
 
 
+@pytest.mark.slow
 def test_metrics_on_either_worker_report_the_sum_of_both(database_url: str, tmp_path: Path) -> None:
     inherited = tmp_path / "inherited-metrics"  # another run's numbers, say: not to be read
     inherited.mkdir()

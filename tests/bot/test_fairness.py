@@ -16,6 +16,8 @@ from medialab.sandbox.yookassa import YooKassaSandbox
 
 from .conftest import Chat, Launcher, ledger_of, operations_of, queued_requests
 
+pytestmark = pytest.mark.slow  # long concurrency runs
+
 PRESSER = 760_001
 OTHER = 760_002
 PRESSES_AT_ONCE = 12  # the pressing chat's deliveries in flight at every moment

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,6 +45,7 @@ def run_demo(tmp_path: Path, *options: str, typed: str | None = None,
                           input=typed, capture_output=True, text=True, timeout=180)
 
 
+@pytest.mark.slow
 def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
     done = run_demo(tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -58,6 +60,7 @@ def test_medialab_demo_plays_the_journey_and_exits_0(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+@pytest.mark.slow
 def test_medialab_demo_interactive_takes_typed_messages_and_presses(tmp_path: Path) -> None:
     typed = "/press payment_menu\n/start\n/press mode:generate\na blue whale\n/quit\n"
     done = run_demo(tmp_path, "--interactive", typed=typed)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 from sqlalchemy import select
 
@@ -22,6 +23,8 @@ from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_ope
 from medialab.services import Services
 
 from .conftest import settled_books, wait_until
+
+pytestmark = pytest.mark.slow  # the system as processes (web, worker, stand-ins)
 
 USER = 820_001
 

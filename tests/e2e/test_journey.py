@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image
+import pytest
 
 from medialab.demo.books import books_problem, ledger_lines
 from medialab.demo.chat import DemoChat
@@ -14,6 +15,8 @@ from medialab.demo.stack import System
 from medialab.services import Services
 
 from .conftest import settled_books
+
+pytestmark = pytest.mark.slow  # the system as processes (web, worker, stand-ins)
 
 USER = 810_001
 

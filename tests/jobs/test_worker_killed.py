@@ -8,6 +8,8 @@ import signal
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from medialab.billing.audit import check_ledger
 from medialab.jobs import job_state
 from medialab.jobs.compensation import SweepReport, stuck_after, sweep_stuck_operations
@@ -17,6 +19,8 @@ from medialab.services import Services
 
 from .conftest import BOT_TOKEN, FAL_KEY
 from .scenario import charged_request, entries, in_flight, operation, queued, start_worker, wait_until
+
+pytestmark = pytest.mark.slow  # runs medialab worker in processes of its own
 
 USER = 5401
 

@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import httpx
+import pytest
 
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
@@ -15,6 +16,8 @@ from ops.scraped import Family, parse, value
 from test_web_workers import free_port
 
 from .scenario import charged_request, queued, start_worker, wait_until
+
+pytestmark = pytest.mark.slow  # runs medialab worker in a process of its own
 
 USER = 5501
 MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -23,6 +23,8 @@ from medialab.db.models import LedgerEntry, Payment
 from medialab.domain.ledger import LedgerKind
 from medialab.settings import Settings
 
+pytestmark = pytest.mark.slow  # each test runs the medialab command in a process of its own
+
 MEDIALAB = str(Path(sys.executable).parent / "medialab")
 ACTOR = f"cli:{getpass.getuser()}"
 

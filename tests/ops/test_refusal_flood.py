@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from conftest import REDIS_TEST_URL
@@ -21,6 +22,8 @@ from medialab.logs import REFUSAL_STATUSES
 from medialab.web.refusals import DEFAULT_REASONS
 from ops.scraped import parse, value
 from test_web_workers import environment, free_port, messages, poll
+
+pytestmark = pytest.mark.slow  # serves the app from a process of its own
 
 TOKEN = "424243:flood-TEST_token-never-in-logs"
 SECRET = "flood-webhook-secret"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+import pytest
+
 from conftest import REDIS_TEST_URL
 from medialab.billing.audit import check_ledger
 from medialab.sandbox.serving import serve_in_loop
@@ -15,6 +17,8 @@ from medialab.settings import Settings
 from payments.conftest import BOT_TOKEN, RETURN_URL, SECRET_KEY, SHOP_ID, opened
 
 from .test_admin_commands import medialab
+
+pytestmark = pytest.mark.slow  # runs medialab sweep in processes of its own
 
 PAID, WAITING = 920_001, 920_002
 

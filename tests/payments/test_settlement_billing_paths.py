@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.audit import check_ledger
@@ -16,6 +17,8 @@ from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.settings import Settings
 
 from .conftest import RETURN_URL, ClientFactory
+
+pytestmark = pytest.mark.slow  # long concurrency runs
 
 USER = 910_001
 

@@ -11,12 +11,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from medialab.billing.audit import check_ledger
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.sandbox.telegram import BotApiSandbox
 
 from conftest import REDIS_TEST_URL
 from .conftest import TOKEN, Chat, Launcher, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
+
+pytestmark = pytest.mark.slow  # runs the medialab command, or the app, in processes of its own
 
 MEDIALAB = str(Path(sys.executable).parent / "medialab")
 USER = 780_001
