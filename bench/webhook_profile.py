@@ -39,7 +39,7 @@ async def profile(backend: str, per_user: int, logs: str) -> cProfile.Profile:
         with open(logs, "a") as log_file:
             configure_logging(settings, stream=log_file)
             async with serve_in_loop(create_app(settings)) as base:
-                webhook = Webhook(run.http, f"{base}/telegram/webhook", SECRET)
+                webhook = Webhook(run.http, f"{base}/telegram/webhook", SECRET, run.telegram)
                 await run.into_generate_mode(webhook, chats)
                 profiler.enable()
                 measured = await users_sending(webhook, run.telegram, chats, per_user, run.prompt)
