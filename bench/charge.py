@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from redis.asyncio import Redis
 
 from medialab.billing.cache import BalanceCache
-from medialab.billing.keys import user_keys
+from medialab.db.redis_keys import user_keys
 from medialab.billing.service import BillingService
 from medialab.db.redis import redis_client
 from medialab.settings import Settings

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.audit import check_ledger
-from medialab.billing.keys import user_keys
+from medialab.db.redis_keys import user_keys
 from medialab.billing.results import Charged
 from medialab.db.models import Balance
 

@@ -256,7 +256,7 @@ async def test_one_user_that_cannot_be_checked_does_not_stop_the_reconciler(
 ) -> None:
     if billing.cache is None:
         pytest.skip("the reconciler compares the Redis cache with SQL")
-    from medialab.billing.keys import user_keys
+    from medialab.db.redis_keys import user_keys
 
     user = await billing.get_or_create_user(10)
     await billing.add_balance(user.user_id, 5000, "t-10")

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conftest import REDIS_TEST_URL
 from medialab.billing.cache import BalanceCache
-from medialab.billing.keys import user_keys
+from medialab.db.redis_keys import user_keys
 from medialab.billing.service import BillingService
 from medialab.jobs.worker import WorkerSettings, reconcile_cache
 from medialab.settings import Settings

@@ -12,7 +12,8 @@ from redis.exceptions import ResponseError
 
 from conftest import REDIS_TEST_URL
 from medialab.db.redis import redis_client
-from medialab.db.redis_pipelining import AutoPipeline, LuaScript, auto_pipeline
+from medialab.db.redis_pipelining import AutoPipeline, auto_pipeline
+from medialab.db.redis_scripts import LuaScript
 
 INCR_BY = LuaScript.of("return redis.call('INCRBY', KEYS[1], ARGV[1])")
 

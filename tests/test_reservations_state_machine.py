@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule, run_state_machine_as_test
 
 from conftest import REDIS_TEST_URL
-from medialab.billing import keys
+from medialab.db import redis_keys
 from medialab.billing import transactions as tx
 from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
@@ -169,7 +169,7 @@ class ReservationMachine(RuleBasedStateMachine):
         """FLUSHDB of the test database (never FLUSHALL); or every key of one user (account,
         in-flight set, pending steps, floor, markers); or only the user's operation and credit
         markers, whose 7-day TTL is shorter than the account's 30 days."""
-        tag = keys.user_keys(self.accounts[user].user_id).tag
+        tag = redis_keys.user_keys(self.accounts[user].user_id).tag
         if what == "database":
             self.run(self.redis.flushdb())
         elif what == "user":

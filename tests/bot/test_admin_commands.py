@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from medialab.billing.keys import user_keys
+from medialab.db.redis_keys import user_keys
 from medialab.bot.views import MESSAGE_LIMIT, fit_messages
 from medialab.domain.ledger import LedgerKind
 from medialab.sandbox.telegram import BotApiSandbox

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from conftest import wait_until
 from medialab.db.models import KeptResult
+from medialab.db.redis_keys import KEPT_RESULTS_WAITING
 from medialab.jobs.generation import generate_image
-from medialab.jobs.kept_results import WAITING_KEY, deliver_kept, is_waiting, mark_all_waiting
+from medialab.jobs.kept_results import deliver_kept, is_waiting, mark_all_waiting
 from medialab.jobs.worker import WorkerSettings
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
@@ -117,7 +118,7 @@ async def test_a_delivery_that_fails_again_leaves_the_update_alone_and_waits_for
 async def test_a_hint_redis_lost_is_put_back_by_the_sweep(app: Running, telegram: BotApiSandbox) -> None:
     chat = Chat(telegram, USER)
     kept = await kept_while_blocked(app, telegram, chat)
-    await app.services.redis.delete(WAITING_KEY)  # Redis flushed: only SQL knows
+    await app.services.redis.delete(KEPT_RESULTS_WAITING)  # Redis flushed: only SQL knows
     assert await mark_all_waiting(app.services) == 1
 
     mark = telegram.checkpoint()

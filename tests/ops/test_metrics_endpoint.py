@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conftest import REDIS_TEST_URL
 from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
-from medialab.billing.keys import user_keys
+from medialab.db.redis_keys import user_keys
 from medialab.billing.results import Charged, InsufficientFunds, TooManyInFlight
 from medialab.billing.service import BillingService
 from medialab.jobs.job_metrics import JobRun

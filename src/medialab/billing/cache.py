@@ -1,16 +1,17 @@
-"""The Redis side of billing: one Lua script per operation, registered once, called with keys
-from `keys.py`. Answers are decoded into `Answer` (a status word and its numbers)."""
+"""The Redis side of billing: one Lua script per operation (`lua/`, loaded by db/redis_scripts.py),
+called with keys from db/redis_keys.py. Answers are decoded into `Answer` (a status word and its
+numbers)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 
-from medialab.billing import keys
-from medialab.db.redis_pipelining import LuaScript, auto_pipeline
+from medialab.db import redis_keys
+from medialab.db.redis_pipelining import auto_pipeline
+from medialab.db.redis_scripts import lua_script
 
 MARKER_TTL = 7 * 24 * 3600  # long enough to outlive any job and any retried webhook
 ACCOUNT_TTL = 30 * 24 * 3600  # idle users leave the cache; SQL reloads them on next use
@@ -31,10 +32,8 @@ def _decode(raw: list[Any]) -> Answer:
 class BalanceCache:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        package = resources.files("medialab.billing") / "lua"
         self._pipeline = auto_pipeline(redis)
-        self._scripts = {name: LuaScript.of((package / f"{name}.lua").read_text(encoding="utf-8"))
-                         for name in SCRIPTS}
+        self._scripts = {name: lua_script("medialab.billing", name) for name in SCRIPTS}
 
     async def _run(self, name: str, keys_: list[str], args: list[Any]) -> Answer:
         # Batched with the other commands of this turn of the event loop; reloaded if Redis
@@ -45,7 +44,7 @@ class BalanceCache:
         self, user_id: int, balance: int, free: int, version: int, in_flight: list[str],
         *, force: bool = False, expected_seq: int | None = None, sql_behind: bool = False,
     ) -> Answer:
-        k = keys.user_keys(user_id)
+        k = redis_keys.user_keys(user_id)
         args = [balance, free, version, "1" if force else "0", "" if expected_seq is None else expected_seq,
                 ACCOUNT_TTL, "1" if sql_behind else "0", *in_flight]
         return await self._run("load", [k.acct, k.inflight, k.pending, k.floor], args)
@@ -53,40 +52,40 @@ class BalanceCache:
     async def reserve(
         self, user_id: int, operation_id: str, price: int, max_in_flight: int, billed: bool = True,
     ) -> Answer:
-        k = keys.user_keys(user_id)
-        marker = keys.operation_marker(user_id, operation_id)
+        k = redis_keys.user_keys(user_id)
+        marker = redis_keys.operation_marker(user_id, operation_id)
         args = [operation_id, price, max_in_flight, MARKER_TTL, ACCOUNT_TTL, "1" if billed else "0"]
         return await self._run("reserve", [k.acct, k.inflight, k.pending, marker], args)
 
     async def release(self, user_id: int, operation_id: str, free: bool, price: int) -> Answer:
-        k = keys.user_keys(user_id)
-        marker = keys.operation_marker(user_id, operation_id)
+        k = redis_keys.user_keys(user_id)
+        marker = redis_keys.operation_marker(user_id, operation_id)
         args = [operation_id, "free" if free else "paid", price, MARKER_TTL]
         return await self._run("release", [k.acct, k.inflight, k.pending, marker], args)
 
     async def settle(self, user_id: int, operation_id: str, version: int) -> Answer:
-        k = keys.user_keys(user_id)
-        marker = keys.operation_marker(user_id, operation_id)
+        k = redis_keys.user_keys(user_id)
+        marker = redis_keys.operation_marker(user_id, operation_id)
         return await self._run("settle", [k.acct, k.inflight, marker, k.floor], [operation_id, version])
 
     async def credit(self, user_id: int, idempotency_key: str, amount: int) -> Answer:
-        k = keys.user_keys(user_id)
-        marker = keys.credit_marker(user_id, idempotency_key)
+        k = redis_keys.user_keys(user_id)
+        marker = redis_keys.credit_marker(user_id, idempotency_key)
         return await self._run("credit", [k.acct, k.pending, marker], [idempotency_key, amount, MARKER_TTL])
 
     async def confirm(self, user_id: int, step: Step, version: int) -> Answer:
-        k = keys.user_keys(user_id)
+        k = redis_keys.user_keys(user_id)
         args = [step.member, version, step.balance_delta, step.free_delta, step.in_flight, step.operation_id]
         return await self._run("confirm", [k.acct, k.inflight, k.pending, k.floor], args)
 
     async def undo(self, user_id: int, step: Step) -> Answer:
-        k = keys.user_keys(user_id)
+        k = redis_keys.user_keys(user_id)
         in_flight = {"add": "remove", "remove": "restore"}.get(step.in_flight, "")
         args = [step.member, -step.balance_delta, -step.free_delta, in_flight, step.operation_id]
         return await self._run("undo", [k.acct, k.inflight, k.pending, step.marker], args)
 
     async def snapshot(self, user_id: int) -> CachedAccount | None:
-        k = keys.user_keys(user_id)
+        k = redis_keys.user_keys(user_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hmget(k.acct, "bal", "free", "ver", "seq")
             pipe.smembers(k.inflight)
@@ -113,17 +112,17 @@ class Step:
 
     @classmethod
     def reservation(cls, user_id: int, operation_id: str, free: bool, price: int) -> Step:
-        return cls(f"op:{operation_id}", keys.operation_marker(user_id, operation_id),
+        return cls(f"op:{operation_id}", redis_keys.operation_marker(user_id, operation_id),
                    0 if free else -price, -1 if free else 0, "add", operation_id)
 
     @classmethod
     def release(cls, user_id: int, operation_id: str, free: bool, price: int) -> Step:
-        return cls(f"rel:{operation_id}", keys.operation_marker(user_id, operation_id),
+        return cls(f"rel:{operation_id}", redis_keys.operation_marker(user_id, operation_id),
                    0 if free else price, 1 if free else 0, "remove", operation_id)
 
     @classmethod
     def credit(cls, user_id: int, idempotency_key: str, amount: int) -> Step:
-        return cls(f"cr:{idempotency_key}", keys.credit_marker(user_id, idempotency_key), amount, 0)
+        return cls(f"cr:{idempotency_key}", redis_keys.credit_marker(user_id, idempotency_key), amount, 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import time
 import msgspec
 
 from medialab.billing import transactions as tx
-from medialab.billing.keys import ACCOUNT_PATTERN, user_id_of
+from medialab.db.redis_keys import ACCOUNT_PATTERN, user_id_of
 from medialab.billing.service import BillingService
 from medialab.metrics import LEDGER_DRIFT, RECONCILE_RUNS
 

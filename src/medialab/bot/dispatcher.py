@@ -35,11 +35,11 @@ from medialab.bot.routers import (
     single_photo,
     stars,
 )
+from medialab.db.redis_keys import FSM_PREFIX
 from medialab.services import Services
 
 # An abandoned conversation (a mode chosen, a question asked) is forgotten after a week.
 STATE_TTL_SECONDS = 7 * 24 * 3600
-FSM_PREFIX = "medialab:fsm"
 
 
 def create_root_router() -> Router:

@@ -4,7 +4,8 @@ of db/redis_pipelining.py: under load one round trip carries them for many updat
 
 The lock is aiogram's RedisEventIsolation's (SET NX with a token and an expiry, released only
 by its holder), written against the batches instead of redis-py's Lock, with a short lease
-renewed while held instead of aiogram's 60 s expiry.
+renewed while held instead of aiogram's 60 s expiry. Its scripts are `lua/chat_lock_*.lua`
+(db/redis_scripts.py); the keys' prefix is db/redis_keys.py's FSM_PREFIX.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from medialab.db.redis_pipelining import AutoPipeline, LuaScript, auto_pipeline
+from medialab.db.redis_pipelining import AutoPipeline, auto_pipeline
+from medialab.db.redis_scripts import lua_script
 
 # The lock is a short lease, renewed while its holder works: a holder that died (SIGKILL, OOM)
 # keeps the chat for this long at most, and its chat answers again within seconds.
@@ -28,12 +30,8 @@ LOCK_LEASE_MS = 3_000
 RENEW_EVERY_SECONDS = 1.0
 # How often a waiting update looks again (redis-py's Lock: 0.1 s).
 LOCK_POLL_SECONDS = 0.05
-RELEASE = LuaScript.of(
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-)
-RENEW = LuaScript.of(
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-)
+RELEASE = lua_script("medialab.bot", "chat_lock_release")
+RENEW = lua_script("medialab.bot", "chat_lock_renew")
 
 
 def _text(value: Any) -> str | None:

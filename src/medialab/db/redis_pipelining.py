@@ -12,28 +12,16 @@ A lost connection fails every command of its batch, as it would have failed each
 from __future__ import annotations
 
 import asyncio
-import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from medialab.db.redis_scripts import LuaScript
+
 # One per connection pool, kept on the pool (so it lives and goes with it): the clients of one
 # pool (the bot's storage, billing, the job queue's ArqRedis) share their batches.
 _ATTRIBUTE = "_medialab_auto_pipeline"
-
-
-@dataclass(frozen=True, slots=True)
-class LuaScript:
-    """A script's source and its SHA1, computed once: what EVALSHA and SCRIPT LOAD need."""
-
-    source: str
-    sha: str
-
-    @classmethod
-    def of(cls, source: str) -> LuaScript:
-        return cls(source, hashlib.sha1(source.encode()).hexdigest())
 
 
 class AutoPipeline:

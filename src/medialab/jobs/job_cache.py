@@ -11,37 +11,29 @@ from __future__ import annotations
 import msgspec
 from redis.asyncio import Redis
 
-from medialab.billing.keys import PREFIX
+from medialab.db.redis_keys import job_delivered, job_image
 from medialab.jobs.providers import ImageResult
 
 # A second run of a job comes within arq's result retention (an hour by default); a day is ample.
 DELIVERED_TTL_SECONDS = 24 * 3600
 
 
-def _image_key(operation_id: str) -> str:
-    return f"{PREFIX}:job:{operation_id}:image"
-
-
-def _delivered_key(operation_id: str) -> str:
-    return f"{PREFIX}:job:{operation_id}:delivered"
-
-
 async def keep_image(redis: Redis, operation_id: str, image: ImageResult, ttl_seconds: int) -> None:
-    await redis.set(_image_key(operation_id), msgspec.msgpack.encode(image), ex=ttl_seconds)
+    await redis.set(job_image(operation_id), msgspec.msgpack.encode(image), ex=ttl_seconds)
 
 
 async def kept_image(redis: Redis, operation_id: str) -> ImageResult | None:
-    raw = await redis.get(_image_key(operation_id))
+    raw = await redis.get(job_image(operation_id))
     return None if raw is None else msgspec.msgpack.decode(raw, type=ImageResult)
 
 
 async def forget_image(redis: Redis, operation_id: str) -> None:
-    await redis.delete(_image_key(operation_id))
+    await redis.delete(job_image(operation_id))
 
 
 async def mark_delivered(redis: Redis, operation_id: str) -> None:
-    await redis.set(_delivered_key(operation_id), b"1", ex=DELIVERED_TTL_SECONDS)
+    await redis.set(job_delivered(operation_id), b"1", ex=DELIVERED_TTL_SECONDS)
 
 
 async def was_delivered(redis: Redis, operation_id: str) -> bool:
-    return bool(await redis.exists(_delivered_key(operation_id)))
+    return bool(await redis.exists(job_delivered(operation_id)))

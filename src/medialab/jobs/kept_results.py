@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, or_, select, update
 
-from medialab.billing.keys import PREFIX
 from medialab.billing.transactions import HOLDING_STATUSES
 from medialab.db.models import KeptResult, Operation
+from medialab.db.redis_keys import KEPT_RESULTS_WAITING
 from medialab.db.redis_pipelining import auto_pipeline
 from medialab.jobs.job_state import Sessions, utcnow
 from medialab.jobs.providers import ImageResult
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WAITING_KEY = f"{PREFIX}:kept-results"
 # How long a delivery may hold a user's rows; longer than a delivery's deadline.
 CLAIM_SECONDS = 120
 DELIVERY_DEADLINE_SECONDS = 60
@@ -62,13 +61,13 @@ async def keep(services: Services, request: GenerationRequest, image: ImageResul
 
 async def is_waiting(redis: Redis, telegram_id: int) -> bool:
     """The hint on the path of every update: batched with the other updates' Redis calls."""
-    return bool(await auto_pipeline(redis).execute("SISMEMBER", WAITING_KEY, telegram_id))
+    return bool(await auto_pipeline(redis).execute("SISMEMBER", KEPT_RESULTS_WAITING, telegram_id))
 
 
 async def deliver_kept(services: Services, telegram_id: int) -> int:
     """Sends the user what was kept for them; the number sent."""
     # Cleared before the claim: a result kept after it marks the user again, so it is not missed.
-    await services.redis.srem(WAITING_KEY, telegram_id)
+    await services.redis.srem(KEPT_RESULTS_WAITING, telegram_id)
     sent = 0
     for row in await _claim(services.sessions, telegram_id):
         image = ImageResult(row.data, row.content_type, row.width, row.height)
@@ -125,6 +124,6 @@ async def _mark_waiting(redis: Redis, telegram_ids: list[int]) -> None:
     if not telegram_ids:
         return
     try:
-        await redis.sadd(WAITING_KEY, *telegram_ids)
+        await redis.sadd(KEPT_RESULTS_WAITING, *telegram_ids)
     except Exception as exc:  # the row is kept in SQL; the sweeper marks the user again
         log.warning("could not mark %d user(s) as having kept results: %s", len(telegram_ids), exc)
