@@ -2,7 +2,9 @@
 
 JSON lines when stderr is not a terminal (a log collector reads them), readable lines on a
 terminal. The ids of what is being handled (HTTP request, Telegram update, operation) come from
-context variables, so code deep inside does not pass them around. Secrets are redacted from the
+context variables, so code deep inside does not pass them around: `log_context` sets them, for a
+request in web/request_logging.py, for an update in bot/middlewares/update_logging.py, for an
+operation in the jobs. Secrets are redacted from the
 message, its arguments and exception text before any formatter sees them: the bot token (also
 inside Bot API URLs, /bot<token>/), the YooKassa secret key (and its Basic credentials), the FAL
 key, the webhook secret, the dashboard's token, the passwords in DATABASE_URL and REDIS_URL, and

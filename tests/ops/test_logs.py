@@ -16,7 +16,7 @@ import pytest
 from aiogram import Bot, Dispatcher, Router
 from aiogram.types import Message, Update
 
-from medialab.bot.log_context import UpdateLogContext
+from medialab.bot.middlewares.update_logging import UpdateLogContext
 from medialab.logs import MASK, configure_logging, log_context
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox

@@ -15,12 +15,12 @@ from aiogram.fsm.storage.base import DefaultKeyBuilder
 
 from medialab.bot.fsm import BatchedRedisIsolation, BatchedRedisStorage
 from medialab.bot.known_users import KnownUsers
-from medialab.bot.log_context import UpdateLogContext
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.callbacks import AnswerCallbacksMiddleware
 from medialab.bot.middlewares.kept_results import DeliverKeptResults
 from medialab.bot.middlewares.locale import LocaleMiddleware
 from medialab.bot.middlewares.private_chats import PrivateChatsOnly
+from medialab.bot.middlewares.update_logging import UpdateLogContext
 from medialab.bot.routers import (
     admin,
     commands,

@@ -25,7 +25,7 @@ from litestar import HttpMethod, Litestar, Request, Response, route
 from litestar.params import FromPath
 from PIL import Image
 
-from medialab.web.log_context import litestar_logging
+from medialab.web.request_logging import litestar_logging
 
 MODES = frozenset({"succeed", "fail", "invalid", "hang", "garbage", "rate_limit", "flaky"})
 SUBMIT_FAILURES = {

@@ -14,7 +14,7 @@ from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 
 from medialab.sandbox.telegram_wire import BotApiError, not_found, read_method_call, unauthorized
-from medialab.web.log_context import litestar_logging
+from medialab.web.request_logging import litestar_logging
 
 if TYPE_CHECKING:
     from medialab.sandbox.telegram import BotApiSandbox

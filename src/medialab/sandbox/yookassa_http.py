@@ -17,7 +17,7 @@ from litestar.response import Redirect
 
 from medialab.sandbox.yookassa_state import YooKassaState
 from medialab.sandbox.yookassa_wire import ApiRefusal, WireObject
-from medialab.web.log_context import litestar_logging
+from medialab.web.request_logging import litestar_logging
 
 if TYPE_CHECKING:
     from medialab.sandbox.yookassa import YooKassaSandbox

@@ -17,7 +17,7 @@ from medialab.web.health import HealthController
 from medialab.web.telegram import TelegramWebhookController, telegram_webhook
 from medialab.web.yookassa import YooKassaController
 from medialab.web.metrics import MetricsController
-from medialab.web.log_context import litestar_logging, request_context
+from medialab.web.request_logging import litestar_logging, request_context
 from medialab.web.refusals import RefusalLog
 from medialab.services import Services
 

@@ -1,1 +1,2 @@
-"""Dispatcher middlewares: the user's language (outer) and the billing flag (inner)."""
+"""Dispatcher middlewares: the update's log context and the user's language (outer), the billing
+flag (inner)."""

@@ -15,9 +15,9 @@ from medialab.bot.keyboards import (
     PAYMENT_MENU,
     payment_menu,
 )
+from medialab.bot.payment_link import request_topup
 from medialab.bot.states import TopupStates
 from medialab.bot.texts import Texts
-from medialab.bot.topup import request_topup
 from medialab.bot.views import account_lines, reply
 from medialab.domain.money import format_rub, rubles
 from medialab.services import Services

@@ -1,5 +1,7 @@
-"""A top-up from the chat: a YooKassa payment and its confirmation URL as a button. The
-balance moves later, when the payment has succeeded (payments settle it and tell the user)."""
+"""The chat's side of a top-up: asks payments for a YooKassa payment and answers with its
+confirmation URL as a button, or with why not. The top-up itself (what YooKassa is asked for)
+is payments/topup.py; the balance moves later, when the payment has succeeded (payments settle
+it and tell the user)."""
 
 from __future__ import annotations
 
