@@ -1,12 +1,14 @@
 """The one helper that names Redis keys.
 
-Two prefixes, on purpose. `ml:` is ours: every key of a user carries the hash tag {u:<id>}, so a
-user's keys live in one Redis Cluster slot and one script may touch them all. `medialab:fsm` is
+Two prefixes, on purpose. `ml:` is ours: every key of a user's account carries the hash tag
+{u:<id>}, so they live in one Redis Cluster slot and one script may touch them all (the job
+cache's keys and the kept-results set are touched by no script). `medialab:fsm` is
 the conversation state and the chat lock, laid out by aiogram's key builder
 (`medialab:fsm:<chat>:<user>:state|data|lock`). Neither is renamed: the keys of the running
 release would be lost at a deploy (balances mid-charge, a user's mode or question), and while the
 old and the new processes run side by side, a chat's lock under two names would let both handle
-its updates at once. arq's keys are arq's own (its worker reads them).
+its updates at once. arq's keys are arq's own (its worker reads them, on one Redis: arq does not
+run on a Cluster), so enqueue.lua's keys carry no tag; the chat lock's scripts touch one key.
 """
 
 from __future__ import annotations
