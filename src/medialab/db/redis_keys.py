@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from arq.constants import job_key_prefix, result_key_prefix
-
 PREFIX = "ml"
 FSM_PREFIX = "medialab:fsm"
 
@@ -69,4 +67,8 @@ KEPT_RESULTS_WAITING = f"{PREFIX}:kept-results"
 
 def arq_job(job_id: str, queue_name: str) -> list[str]:
     """What enqueue.lua touches: the job's and its result's keys (arq's names) and the queue."""
+    # Imported here: the operators' commands name billing's keys and must not load arq
+    # (tests/ops/test_admin_commands.py keeps them light).
+    from arq.constants import job_key_prefix, result_key_prefix
+
     return [job_key_prefix + job_id, result_key_prefix + job_id, queue_name]
