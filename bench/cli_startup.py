@@ -104,8 +104,8 @@ def _children_cpu() -> float:
 async def seed(settings: Settings, rounds: int) -> list[str]:
     """A migrated database with one user with money and `rounds` settled paid operations (one for
     each round's refund); their ids."""
-    await migrate.run(settings.database_url)
-    async with open_sessions(settings.database_url) as sessions, billing_on(settings, sessions) as billing:
+    await migrate.run(settings.database.url)
+    async with open_sessions(settings.database.url) as sessions, billing_on(settings, sessions) as billing:
         await billing.cache.redis.flushdb()
         user = await billing.get_or_create_user(TELEGRAM_ID)
         await billing.add_balance(user.user_id, SEEDED, "bench-seed")
@@ -117,7 +117,7 @@ async def seed(settings: Settings, rounds: int) -> list[str]:
 
 
 async def check_books(settings: Settings, rounds: int) -> str:
-    async with open_sessions(settings.database_url) as sessions, billing_on(settings, sessions) as billing:
+    async with open_sessions(settings.database.url) as sessions, billing_on(settings, sessions) as billing:
         drifts = await check_ledger(sessions)
         info = await billing.get_user_info(TELEGRAM_ID)
         await billing.cache.redis.flushdb()
@@ -130,7 +130,7 @@ async def check_books(settings: Settings, rounds: int) -> str:
 
 @asynccontextmanager
 async def billing_on(settings: Settings, sessions: Sessions) -> AsyncIterator[BillingService]:
-    redis = redis_client(settings.redis_url)  # type: ignore[arg-type]
+    redis = redis_client(settings.redis.url)  # type: ignore[arg-type]
     try:
         yield BillingService(sessions, settings, BalanceCache(redis))
     finally:

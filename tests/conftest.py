@@ -167,7 +167,7 @@ def billing(
     raised, as these tests charge many operations without settling them)."""
     if request.param == "sql":
         return BillingService(sessions, settings)
-    return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000), BalanceCache(redis))
+    return BillingService(sessions, settings.with_overrides(jobs={"max_in_flight": 10_000}), BalanceCache(redis))
 
 
 @pytest.fixture

@@ -106,7 +106,9 @@ async def test_a_charge_made_on_sql_alone_reaches_the_cache_when_redis_answers_a
     pausable: PausableRedis,
 ) -> None:
     client = redis_client(pausable.url, timeout=TIMEOUT)
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10), BalanceCache(client))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0},
+        jobs={"max_in_flight": 10}), BalanceCache(client))
     try:
         user = await billing.get_or_create_user(1)
         await billing.add_balance(user.user_id, 3 * PRICE, "topup-1")
@@ -131,7 +133,8 @@ async def test_a_charge_made_on_sql_alone_reaches_the_cache_when_redis_answers_a
 async def test_a_refusal_behind_reservations_on_their_way_to_sql_leaves_them_alone(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
 ) -> None:
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0}), BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     await billing.add_balance(user.user_id, PRICE, "topup-1")
     assert billing.cache is not None
@@ -159,8 +162,9 @@ async def test_a_cache_behind_sql_admits_the_type_sql_can_pay_at_its_own_price(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
 ) -> None:
     """OPERATION_PRICES: whether the cache lags is judged by the price of the type asked for."""
-    priced = settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10,
-                                     operation_prices=(("upscale", 500), ("generate", 1200)))
+    priced = settings.with_overrides(
+        billing={"free_operations_count": 0, "operation_prices": (("upscale", 500), ("generate", 1200))},
+        jobs={"max_in_flight": 10})
     billing = BillingService(sessions, priced, BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     await billing.add_balance(user.user_id, 500, "topup-1")
@@ -198,7 +202,7 @@ class ReadThenWait(AsyncSession):
 async def test_a_resync_begun_on_a_missing_cache_cannot_write_over_what_was_confirmed_since(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
 ) -> None:
-    settings = settings.with_overrides(free_operations_count=0, max_jobs_in_flight=10)
+    settings = settings.with_overrides(billing={"free_operations_count": 0}, jobs={"max_in_flight": 10})
     slow = async_sessionmaker(sessions.kw["bind"], class_=ReadThenWait, expire_on_commit=False)
     resyncing = BillingService(slow, settings, BalanceCache(redis))
     other_process = BillingService(sessions, settings, BalanceCache(redis))

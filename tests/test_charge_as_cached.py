@@ -37,7 +37,7 @@ async def account(sessions: async_sessionmaker[AsyncSession], user_id: int) -> t
 @pytest.fixture
 async def user(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     """A user with one free operation left and 15 ₽: enough for one paid charge, not two."""
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=1))
+    billing = BillingService(sessions, settings.with_overrides(billing={"free_operations_count": 1}))
     info = await billing.get_or_create_user(555)
     await billing.add_balance(info.user_id, 1500, "seed:555", LedgerKind.TOPUP)
     return info.user_id

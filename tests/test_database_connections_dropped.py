@@ -36,7 +36,9 @@ async def test_charges_go_on_after_the_server_dropped_every_connection(
 ) -> None:
     engine = create_engine(database_url)
     sessions = session_factory(engine)
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0, max_jobs_in_flight=100), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0},
+        jobs={"max_in_flight": 100}), BalanceCache(redis))
     try:
         user = await billing.get_or_create_user(777)
         await billing.add_balance(user.user_id, 100_000, "seed:777", LedgerKind.TOPUP)
@@ -48,7 +50,7 @@ async def test_charges_go_on_after_the_server_dropped_every_connection(
             result = await billing.charge_operation(user.user_id, "generate")
             assert isinstance(result, Charged) and not result.replayed
         info = await billing.get_user_info(777)
-        assert info is not None and info.balance == 100_000 - 14 * settings.price_per_operation
+        assert info is not None and info.balance == 100_000 - 14 * settings.billing.price_per_operation
         assert await check_ledger(sessions) == []
     finally:
         await engine.dispose()

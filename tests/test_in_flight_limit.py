@@ -26,7 +26,9 @@ LIMIT = 2
 async def test_a_flood_of_add_text_takes_the_users_slots_and_no_more(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis
 ) -> None:
-    billing = BillingService(sessions, settings.with_overrides(max_jobs_in_flight=LIMIT, free_operations_count=0),
+    billing = BillingService(sessions, settings.with_overrides(
+        jobs={"max_in_flight": LIMIT},
+        billing={"free_operations_count": 0}),
                              BalanceCache(redis))
     flooder = await billing.get_or_create_user(FLOODER)
     other = await billing.get_or_create_user(OTHER)

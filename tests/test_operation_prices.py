@@ -92,7 +92,9 @@ async def test_a_later_price_change_never_alters_a_charge_made(
     first = await billing.charge_operation(user_id, "generate", operation_id="before-change")
     assert isinstance(first, Charged) and first.price == 1200
     # The operator raises the price and restarts: a new service on the same SQL and Redis.
-    raised = settings.with_overrides(operation_prices=(("generate", 2000),), max_jobs_in_flight=10_000)
+    raised = settings.with_overrides(
+        billing={"operation_prices": (("generate", 2000),)},
+        jobs={"max_in_flight": 10_000})
     after = BillingService(sessions, raised, billing.cache)
 
     again = await after.charge_operation(user_id, "generate", operation_id="before-change")

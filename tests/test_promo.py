@@ -171,7 +171,7 @@ async def test_two_processes_redeeming_a_10_use_code_for_100_users_credit_exactl
         pytest.skip("the processes run with the Redis cache, as the web app does")
     await promo.create_code(sessions, "PROCS", 2_500, max_uses=10)
     ids = await users(billing, 100)
-    environ = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": REDIS_TEST_URL}
+    environ = {**os.environ, "DATABASE_URL": settings.database.url, "REDIS_URL": REDIS_TEST_URL}
 
     def run(half: list[int]) -> list[str]:
         done = subprocess.run([sys.executable, "-c", REDEEMER, "PROCS", json.dumps(half)], env=environ,

@@ -64,7 +64,7 @@ async def test_the_worker_cron_reconciles(settings: Settings, redis: Redis, sess
     billing = BillingService(sessions, settings, BalanceCache(redis))
     user_id = await cached_user(billing, 701)
     await redis.hset(user_keys(user_id).acct, "free", 40)
-    ctx: dict = {"settings": settings.with_overrides(redis_url=REDIS_TEST_URL)}
+    ctx: dict = {"settings": settings.with_overrides(redis={"url": REDIS_TEST_URL})}
     await WorkerSettings.on_startup(ctx)
     try:
         assert await reconcile_cache(ctx) == {"checked": 1, "drifts": 1, "repaired": 1}

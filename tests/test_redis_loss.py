@@ -30,7 +30,9 @@ PRICE = 1000
 
 
 def service(sessions: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis) -> BillingService:
-    return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000, free_operations_count=0),
+    return BillingService(sessions, settings.with_overrides(
+        jobs={"max_in_flight": 10_000},
+        billing={"free_operations_count": 0}),
                           BalanceCache(redis))
 
 
@@ -214,7 +216,8 @@ async def test_a_charge_repeated_after_its_marker_expired_is_answered_from_sql_o
 ) -> None:
     """The operation markers live 7 days, the account 30: a retried charge whose marker is gone
     reserves again in Redis, finds the operation in SQL, and is answered as a replay."""
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=free_operations), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": free_operations}), BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     await billing.add_balance(user.user_id, 2 * PRICE, "t-1")
     first = await billing.charge_operation(user.user_id, "generate", operation_id="op-1")

@@ -81,14 +81,16 @@ async def stalled_client(stalled_redis: StalledRedis) -> AsyncIterator[Redis]:
 @pytest.fixture
 def seeding(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> BillingService:
     """The same books on SQL alone: to seed users without waiting on the stalled Redis."""
-    return BillingService(sessions, settings.with_overrides(free_operations_count=0))
+    return BillingService(sessions, settings.with_overrides(billing={"free_operations_count": 0}))
 
 
 @pytest.fixture
 def stalled_billing(
     sessions: async_sessionmaker[AsyncSession], settings: Settings, stalled_client: Redis
 ) -> BillingService:
-    return BillingService(sessions, settings.with_overrides(max_jobs_in_flight=10_000, free_operations_count=0),
+    return BillingService(sessions, settings.with_overrides(
+        jobs={"max_in_flight": 10_000},
+        billing={"free_operations_count": 0}),
                           BalanceCache(stalled_client))
 
 
@@ -210,7 +212,7 @@ async def test_concurrent_calls_each_fail_within_their_own_deadline(stalled_clie
 async def test_the_workers_queue_client_fails_instead_of_hanging(
     settings: Settings, stalled_redis: StalledRedis
 ) -> None:
-    queue = job_queue(settings.with_overrides(redis_url=stalled_redis.url, redis_timeout=TIMEOUT))
+    queue = job_queue(settings.with_overrides(redis={"url": stalled_redis.url, "timeout": TIMEOUT}))
     try:
         for call in (queue.ping, queue.queued_jobs, lambda: queue.enqueue_job("generate_image", {})):
             started = asyncio.get_running_loop().time()

@@ -96,7 +96,7 @@ async def _charge_share(database_url: str, redis_url: str, share: list[tuple[int
 
     settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": redis_url,
                                   "MAX_JOBS_IN_FLIGHT": str(IN_FLIGHT_LIMIT)}, env_file=None)
-    engine = create_engine(settings.database_url, **POOL_SIZES[settings.is_sqlite])
+    engine = create_engine(settings.database.url, **POOL_SIZES[settings.database.is_sqlite])
     redis = redis_client(redis_url)
     billing = BillingService(session_factory(engine), settings, BalanceCache(redis))
     try:
@@ -133,7 +133,8 @@ async def _charge_share(database_url: str, redis_url: str, share: list[tuple[int
 async def billing(sessions: Sessions, settings: Settings, redis: Redis) -> AsyncIterator[BillingService]:
     """The parent's service: it seeds the users and reconciles afterwards (its own, not conftest's
     parametrized `billing`)."""
-    yield BillingService(sessions, settings.with_overrides(max_jobs_in_flight=IN_FLIGHT_LIMIT), BalanceCache(redis))
+    yield BillingService(sessions, settings.with_overrides(
+        jobs={"max_in_flight": IN_FLIGHT_LIMIT}), BalanceCache(redis))
 
 
 async def seed_accounts(billing: BillingService, rng: random.Random) -> list[Account]:
@@ -348,7 +349,8 @@ async def begin_reload(billing: BillingService, redis: Redis, user_id: int, relo
 async def test_a_reload_that_read_sql_before_a_charge_cannot_write_over_the_charge(
     reload: str, sessions: Sessions, settings: Settings, redis: Redis
 ) -> None:
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0}), BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     await billing.add_balance(user.user_id, 2 * PRICE, "t-1")
     seq = await begin_reload(billing, redis, user.user_id, reload)
@@ -373,7 +375,7 @@ async def test_a_reload_that_read_sql_before_a_settle_cannot_bring_the_job_back(
     """Without the settle moving users.version (and raising the floor when the cache is
     missing), the job came back into the in-flight set: with MAX_JOBS_IN_FLIGHT=1 the user was
     refused while nothing ran, until a reconcile."""
-    billing = BillingService(sessions, settings.with_overrides(max_jobs_in_flight=1), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(jobs={"max_in_flight": 1}), BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     job = await billing.charge_operation(user.user_id, "generate")
     assert isinstance(job, Charged)
@@ -397,7 +399,8 @@ async def test_a_forced_reload_older_than_the_cache_is_refused_even_when_seq_mat
 ) -> None:
     """seq restarts at 0 on every load, so a reloader's noted seq can match again by chance
     (another reload, then as many steps); the version check still refuses its older snapshot."""
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0}), BalanceCache(redis))
     user = await billing.get_or_create_user(1)
     await billing.add_balance(user.user_id, 3 * PRICE, "t-1")
     old = await sql_snapshot(sessions, user.user_id)

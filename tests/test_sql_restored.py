@@ -61,7 +61,9 @@ async def databases(database_url: str, tmp_path: Path) -> AsyncIterator[list[Dat
 
 
 def billing_on(db: Database, settings: Settings, redis: Redis) -> BillingService:
-    return BillingService(db.sessions, settings.with_overrides(free_operations_count=0, max_jobs_in_flight=100),
+    return BillingService(db.sessions, settings.with_overrides(
+        billing={"free_operations_count": 0},
+        jobs={"max_in_flight": 100}),
                           BalanceCache(redis))
 
 

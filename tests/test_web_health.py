@@ -15,7 +15,7 @@ LIVE_REDIS = REDIS_TEST_URL  # the suite's, wherever it runs (only read here)
 
 
 async def test_health_and_ready_with_real_database_and_redis(settings: Settings) -> None:
-    app = create_app(settings.with_overrides(redis_url=LIVE_REDIS))
+    app = create_app(settings.with_overrides(redis={"url": LIVE_REDIS}))
     async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/health")).json() == {"status": "ok"}
         ready = await http.get("/ready")
@@ -25,7 +25,7 @@ async def test_health_and_ready_with_real_database_and_redis(settings: Settings)
 
 async def test_ready_says_503_and_which_part_is_down(settings: Settings) -> None:
     # Nothing listens on port 1: the connection is refused at once.
-    app = create_app(settings.with_overrides(redis_url="redis://127.0.0.1:1/0"))
+    app = create_app(settings.with_overrides(redis={"url": "redis://127.0.0.1:1/0"}))
     async with serve_in_loop(app) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/health")).status_code == 200
         ready = await http.get("/ready")
@@ -37,7 +37,7 @@ async def test_ready_says_503_and_which_part_is_down(settings: Settings) -> None
 
 async def test_without_redis_url_an_embedded_server_is_used(database_url: str) -> None:
     settings = Settings.from_env({"DATABASE_URL": database_url}, env_file=None)
-    assert settings.redis_url is None
+    assert settings.redis.url is None
     async with serve_in_loop(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/ready")).json()["redis"] == "ok"
 

@@ -44,8 +44,8 @@ class CommandError(Exception):
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    workers: int = args.workers if args.workers is not None else settings.web_concurrency
-    if workers > 1 and settings.redis_url is None:
+    workers: int = args.workers if args.workers is not None else settings.server.web_concurrency
+    if workers > 1 and settings.redis.url is None:
         # Without REDIS_URL each process would start an embedded Redis of its own: the balances'
         # reservations, the bot's conversations and the job queue would split between them.
         raise CommandError(f"REDIS_URL must be set to serve with {workers} workers (--workers or WEB_CONCURRENCY): "
@@ -71,11 +71,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _server_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {
-        "host": args.host or settings.host,
-        "port": args.port if args.port is not None else settings.port,
+        "host": args.host or settings.server.host,
+        "port": args.port if args.port is not None else settings.server.port,
         "proxy_headers": False,
         "log_config": None,  # uvicorn's records go through medialab.logs (JSON, redaction) too
-        "log_level": settings.log_level.lower(),
+        "log_level": settings.logging.level.lower(),
         "timeout_graceful_shutdown": 30,
     }
 
@@ -86,10 +86,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.db.redis import EmbeddedRedis
 
     # One embedded Redis for the app and the worker alike: they share this process.
-    embedded = EmbeddedRedis() if settings.redis_url is None else None
+    embedded = EmbeddedRedis() if settings.redis.url is None else None
     try:
         if embedded is not None:
-            settings = settings.with_overrides(redis_url=embedded.url)
+            settings = settings.with_overrides(redis={"url": embedded.url})
         _check_dependencies(settings, upgrade=True)
         if args.polling:
             _remove_webhook(settings)
@@ -170,8 +170,8 @@ def _worker_count(raw: str) -> int:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from medialab.db import migrate
 
-    _run_async(migrate.run(settings.database_url, "upgrade", args.revision))
-    revision = _run_async(migrate.current_revision(settings.database_url))
+    _run_async(migrate.run(settings.database.url, "upgrade", args.revision))
+    revision = _run_async(migrate.current_revision(settings.database.url))
     print(f"schema at revision {revision}")
     return 0
 
@@ -250,8 +250,8 @@ def _set_webhook(args: argparse.Namespace, settings: Settings) -> int:
         updates = _run_async(register_webhook(settings))
     except RegistrationError as exc:
         raise CommandError(str(exc)) from None
-    secret = "with a secret token" if settings.telegram_webhook_secret else "with a secret token derived from the bot token"
-    print(f"webhook set to {settings.telegram_webhook_url} ({secret}; updates: {', '.join(updates)})")
+    secret = "with a secret token" if settings.telegram.webhook_secret else "with a secret token derived from the bot token"
+    print(f"webhook set to {settings.telegram.webhook_url} ({secret}; updates: {', '.join(updates)})")
     return 0
 
 

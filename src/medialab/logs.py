@@ -79,11 +79,11 @@ def _password_of(url: str | None) -> str | None:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    secrets = [settings.telegram_bot_token, settings.webhook_secret, settings.yookassa_secret_key, settings.fal_key,
-               settings.admin_web_token,
-               *(_password_of(url) for url in (settings.database_url, settings.redis_url))]
-    if settings.yookassa_shop_id and settings.yookassa_secret_key:
-        basic = f"{settings.yookassa_shop_id}:{settings.yookassa_secret_key}".encode()
+    secrets = [settings.telegram.bot_token, settings.telegram.secret_token, settings.yookassa.secret_key, settings.fal.key,
+               settings.admin.web_token,
+               *(_password_of(url) for url in (settings.database.url, settings.redis.url))]
+    if settings.yookassa.shop_id and settings.yookassa.secret_key:
+        basic = f"{settings.yookassa.shop_id}:{settings.yookassa.secret_key}".encode()
         secrets.append(base64.b64encode(basic).decode())
     return [s for s in secrets if s]
 
@@ -205,7 +205,7 @@ def configure_logging(
     for old in [h for h in root.handlers if h.get_name() == "medialab"]:
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level or (settings.log_level if settings else logging.INFO))
+    root.setLevel(level or (settings.logging.level if settings else logging.INFO))
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     access = logging.getLogger("uvicorn.access")

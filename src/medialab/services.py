@@ -39,11 +39,11 @@ _RESPONSE_TYPES = tuple({Response[method.__returning__] for method in (
 def create_bot(settings: Settings, timeout: float | None = None) -> Bot | None:
     """The Bot talks to TELEGRAM_API_URL (a local Bot API server in tests and the demo);
     `timeout` is each call's deadline (aiogram's default, 60 s, where it is not given)."""
-    if not settings.telegram_bot_token:
+    if not settings.telegram.bot_token:
         return None
-    api = TelegramAPIServer.from_base(settings.telegram_api_url)
+    api = TelegramAPIServer.from_base(settings.telegram.api_url)
     session = AiohttpSession(api=api) if timeout is None else AiohttpSession(api=api, timeout=timeout)
-    return Bot(settings.telegram_bot_token, session=session)
+    return Bot(settings.telegram.bot_token, session=session)
 
 
 @dataclass(kw_only=True)

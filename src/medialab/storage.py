@@ -30,9 +30,9 @@ class Storage:
 
     @classmethod
     async def open(cls, settings: Settings) -> Storage:
-        embedded = EmbeddedRedis() if settings.redis_url is None else None
-        redis = redis_client(settings.redis_url or embedded.url, settings.redis_timeout)  # type: ignore[union-attr]
-        engine = create_engine(settings.database_url)
+        embedded = EmbeddedRedis() if settings.redis.url is None else None
+        redis = redis_client(settings.redis.url or embedded.url, settings.redis.timeout)  # type: ignore[union-attr]
+        engine = create_engine(settings.database.url)
         sessions = session_factory(engine)
         billing = BillingService(sessions, settings, BalanceCache(redis))
         return Storage(settings=settings, engine=engine, sessions=sessions, redis=redis, billing=billing,

@@ -70,11 +70,9 @@ async def yookassa_url(yookassa: YooKassaSandbox) -> AsyncIterator[str]:
 def bot_settings(settings: Settings, telegram_url: str, yookassa_url: str, redis: Redis) -> Settings:
     """Depends on `redis` so that the test's Redis database is emptied first."""
     return settings.with_overrides(
-        redis_url=REDIS_TEST_URL, telegram_bot_token=TOKEN, telegram_api_url=telegram_url,
-        telegram_webhook_secret=SECRET, yookassa_shop_id=SHOP_ID, yookassa_secret_key=SECRET_KEY,
-        yookassa_return_url=RETURN_URL, yookassa_api_url=yookassa_url,
-        yookassa_max_attempts=1, yookassa_timeout=5.0,
-    )
+        redis={"url": REDIS_TEST_URL},
+        telegram={"bot_token": TOKEN, "api_url": telegram_url, "webhook_secret": SECRET},
+        yookassa={"shop_id": SHOP_ID, "secret_key": SECRET_KEY, "return_url": RETURN_URL, "api_url": yookassa_url, "max_attempts": 1, "timeout": 5.0})
 
 
 @dataclass
@@ -108,7 +106,7 @@ def launch(bot_settings: Settings) -> Launcher:
         async with serve_in_loop(app) as url:
             served = Running(app, url, settings)
             if register:
-                await register_webhook(settings.with_overrides(telegram_webhook_url=served.webhook_url))
+                await register_webhook(settings.with_overrides(telegram={"webhook_url": served.webhook_url}))
             yield served
             # Whatever a test did, the books must balance afterwards.
             assert await check_ledger(served.services.sessions) == []

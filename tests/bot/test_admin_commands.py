@@ -25,7 +25,7 @@ ACTOR = f"tg:{ADMIN}"
 
 @pytest.fixture
 async def app(launch: Launcher) -> AsyncIterator[Running]:
-    async with launch(admin_telegram_ids=frozenset({ADMIN})) as running:
+    async with launch(admin={"telegram_ids": frozenset({ADMIN})}) as running:
         yield running
 
 
@@ -138,7 +138,7 @@ async def test_bad_grants_are_refused_one_line_each_and_change_nothing(app: Runn
 
 
 async def test_a_charged_operation_is_refunded_once(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(admin_telegram_ids=frozenset({ADMIN}), free_operations_count=0) as app:
+    async with launch(admin={"telegram_ids": frozenset({ADMIN})}, billing={"free_operations_count": 0}) as app:
         await _known_user(telegram)
         admin = Chat(telegram, ADMIN)
         await admin.say(f"/admin_grant {USER} 100")

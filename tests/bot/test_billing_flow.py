@@ -39,7 +39,7 @@ async def _in_generate_mode(chat: Chat) -> None:
 async def test_without_money_the_user_is_told_the_price_and_the_balance(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
-    async with launch(free_operations_count=0) as app:
+    async with launch(billing={"free_operations_count": 0}) as app:
         await _grant(app.services, 500)
         chat = Chat(telegram, USER)
         await _in_generate_mode(chat)
@@ -63,7 +63,7 @@ async def test_without_money_the_user_is_told_the_price_and_the_balance(
 async def test_after_the_free_operations_the_price_comes_from_the_balance(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
-    async with launch(free_operations_count=1) as app:
+    async with launch(billing={"free_operations_count": 1}) as app:
         await _grant(app.services, 2500)
         chat = Chat(telegram, USER)
         await _in_generate_mode(chat)
@@ -79,7 +79,8 @@ async def test_after_the_free_operations_the_price_comes_from_the_balance(
 async def test_each_mode_shows_charges_and_asks_its_own_price(launch: Launcher, telegram: BotApiSandbox) -> None:
     """OPERATION_PRICES: the mode menu, the mode's intro, the acknowledgement and the refusal
     each name the price of that mode."""
-    async with launch(free_operations_count=0, operation_prices=(("generate", 1200), ("upscale", 500))) as app:
+    async with launch(
+        billing={"free_operations_count": 0, "operation_prices": (("generate", 1200), ("upscale", 500))}) as app:
         await _grant(app.services, 1500)
         chat = Chat(telegram, USER)
         menu = await chat.say("/start")

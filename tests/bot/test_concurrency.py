@@ -38,8 +38,8 @@ async def test_twenty_concurrent_starts_of_a_new_user_make_one_user(launch: Laun
 
 
 async def test_ten_paid_prompts_at_once_with_money_for_three(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(max_jobs_in_flight=20, free_operations_count=0) as first, \
-            launch(register=False, max_jobs_in_flight=20, free_operations_count=0) as second:
+    async with launch(jobs={"max_in_flight": 20}, billing={"free_operations_count": 0}) as first, \
+            launch(register=False, jobs={"max_in_flight": 20}, billing={"free_operations_count": 0}) as second:
         services = first.services
         user = await services.billing.get_or_create_user(USER)
         await services.billing.add_balance(user.user_id, 3000, f"grant-{USER}", kind=LedgerKind.GRANT, actor="test")

@@ -47,7 +47,7 @@ async def test_a_chat_pressing_top_up_buttons_leaves_room_for_another_user(
     launch: Launcher, telegram: BotApiSandbox, yookassa: YooKassaSandbox, in_progress: int
 ) -> None:
     yookassa.answer_slowly(YOOKASSA_LATENCY)
-    async with launch(telegram_updates_in_progress=in_progress, free_operations_count=0) as app:
+    async with launch(telegram={"updates_in_progress": in_progress}, billing={"free_operations_count": 0}) as app:
         runner: UpdateRunner = app.app.state.telegram
         loop = asyncio.get_running_loop()
         presser = Chat(telegram, PRESSER)

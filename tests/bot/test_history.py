@@ -23,8 +23,9 @@ ADMIN = 780_003
 
 @pytest.fixture
 async def app(launch: Launcher) -> AsyncIterator[Running]:
-    async with launch(free_operations_count=0, operation_prices=(("generate", 1200),),
-                      admin_telegram_ids=frozenset({ADMIN})) as running:
+    async with launch(
+        billing={"free_operations_count": 0, "operation_prices": (("generate", 1200),)},
+        admin={"telegram_ids": frozenset({ADMIN})}) as running:
         yield running
 
 

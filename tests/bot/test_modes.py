@@ -58,7 +58,7 @@ async def test_generate_takes_each_prompt_as_a_new_operation(app: Running, teleg
 
 
 async def test_generate_refuses_what_is_not_a_prompt(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(max_jobs_in_flight=5) as app:
+    async with launch(jobs={"max_in_flight": 5}) as app:
         chat = Chat(telegram, USER)
         await chat.say("/start")
         await chat.press("mode:generate")
@@ -106,7 +106,7 @@ async def test_edit_takes_a_captioned_photo_or_a_photo_then_a_text(app: Running,
 async def test_merge_collects_photos_and_starts_on_the_button_or_a_text(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
-    async with launch(max_jobs_in_flight=5) as app:
+    async with launch(jobs={"max_in_flight": 5}) as app:
         chat = Chat(telegram, USER)
         ops = Operations(app)
         await chat.say("/start")
@@ -177,7 +177,7 @@ async def test_add_text_is_free_and_takes_nothing_but_its_in_flight_slot(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
     # No free operations and no money: add_text still runs.
-    async with launch(free_operations_count=0) as app:
+    async with launch(billing={"free_operations_count": 0}) as app:
         chat = Chat(telegram, USER)
         await chat.say("/start")
         await chat.press("mode:add_text")

@@ -28,8 +28,8 @@ def polled_since(telegram: BotApiSandbox, mark: int, times: int) -> Callable[[],
 async def test_an_update_that_failed_is_polled_again_until_handled_then_confirmed(
     launch: Launcher, telegram: BotApiSandbox, restartable_redis: RestartableRedis  # noqa: F811
 ) -> None:
-    async with launch(register=False, redis_url=restartable_redis.url) as running:
-        polling = UpdatePolling(running.app.state.telegram, allowed_updates(), running.settings.telegram_timeout)
+    async with launch(register=False, redis={"url": restartable_redis.url}) as running:
+        polling = UpdatePolling(running.app.state.telegram, allowed_updates(), running.settings.telegram.timeout)
         polling.start()
         try:
             restartable_redis.stop()  # the chat's lock and state cannot be read: the update fails

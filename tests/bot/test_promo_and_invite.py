@@ -19,7 +19,7 @@ ADMIN, ALICE, BOB, CAROL = 770_001, 770_002, 770_003, 770_004
 
 @pytest.fixture
 async def app(launch: Launcher) -> AsyncIterator[Running]:
-    async with launch(referral_bonus=5_000, admin_telegram_ids=frozenset({ADMIN})) as running:
+    async with launch(billing={"referral_bonus": 5_000}, admin={"telegram_ids": frozenset({ADMIN})}) as running:
         yield running
 
 

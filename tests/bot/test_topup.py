@@ -148,5 +148,5 @@ async def test_yookassa_failing_or_not_configured_is_said_plainly(
         # It comes back: the next press gets a link.
         assert (await chat.press("payment_amount_100")).params["text"].startswith("Счёт на 100 ₽ готов.")
         assert await check_ledger(app.services.sessions) == []
-    async with launch(yookassa_shop_id=None, yookassa_secret_key=None) as app:
+    async with launch(yookassa={"shop_id": None, "secret_key": None}) as app:
         assert (await Chat(telegram, USER).press("payment_amount_100")).params["text"] == unavailable

@@ -47,8 +47,8 @@ async def test_without_a_configured_secret_the_webhook_still_needs_one_derived_f
     posted by anyone who found the URL, is refused; `set-webhook` registered the derived secret,
     so Telegram's own deliveries go through."""
     admin = 710_099
-    async with launch(telegram_webhook_secret=None, admin_telegram_ids=frozenset({admin})) as app:
-        derived = app.settings.webhook_secret
+    async with launch(telegram={"webhook_secret": None}, admin={"telegram_ids": frozenset({admin})}) as app:
+        derived = app.settings.telegram.secret_token
         assert derived and derived not in (TOKEN, SECRET)
         assert telegram.world.webhook is not None and telegram.world.webhook.secret_token == derived
         forged = telegram.command_update(admin, f"admin_grant {USER} 100000")
@@ -73,7 +73,7 @@ async def test_a_body_that_is_not_an_update_is_refused(app: Running, telegram: B
 async def test_without_a_bot_token_the_webhook_says_it_is_not_configured(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
-    async with launch(register=False, telegram_bot_token=None) as app:
+    async with launch(register=False, telegram={"bot_token": None}) as app:
         response = await telegram.deliver(telegram.command_update(USER, "start"), app.webhook_url, SECRET)
         assert response.status_code == 503
         assert await app.services.billing.get_user_info(USER) is None
@@ -91,7 +91,7 @@ async def test_the_webhook_answers_once_the_update_is_handled(
     assert response.status_code == 200
     # 2xx means handled: the payment link was sent before the answer, though YooKassa was slow.
     (link,) = messages_since(telegram, mark, USER)
-    assert buttons(link)[0][1].startswith(app.settings.yookassa_api_url)
+    assert buttons(link)[0][1].startswith(app.settings.yookassa.api_url)
     # The press was answered before the handler began waiting, so the spinner stopped at once.
     made = [call.method for call in telegram.calls()[mark:]]
     assert made.index("answerCallbackQuery") < made.index("sendMessage")
@@ -100,7 +100,7 @@ async def test_the_webhook_answers_once_the_update_is_handled(
 async def test_a_top_up_link_past_its_deadline_asks_to_try_again_and_the_retry_reuses_the_key(
     launch: Launcher, telegram: BotApiSandbox, yookassa: YooKassaSandbox
 ) -> None:
-    async with launch(topup_link_timeout=0.5, yookassa_timeout=5.0) as app:
+    async with launch(yookassa={"topup_link_timeout": 0.5, "timeout": 5.0}) as app:
         chat = Chat(telegram, USER)
         await chat.say("/start")
         yookassa.hang_next(1, seconds=2.0)
@@ -109,7 +109,7 @@ async def test_a_top_up_link_past_its_deadline_asks_to_try_again_and_the_retry_r
         assert time.monotonic() - started < 1.5
         assert reply.params["text"] == "Оплата сейчас недоступна. Попробуйте чуть позже."
         link = await chat.press("payment_amount_300")
-        assert buttons(link)[0][1].startswith(app.settings.yookassa_api_url)
+        assert buttons(link)[0][1].startswith(app.settings.yookassa.api_url)
     # The create that timed out reached YooKassa; the retry repeated its key: one payment.
     creates = [r for r in yookassa.requests if r.method == "POST" and r.path.endswith("/payments")]
     assert len(creates) == 2
@@ -196,7 +196,7 @@ async def test_set_webhook_reports_telegram_refusing_without_secrets(
     bot_settings: Settings, telegram: BotApiSandbox
 ) -> None:
     settings = bot_settings.with_overrides(
-        telegram_webhook_url="https://bot.example.com/telegram/webhook", telegram_webhook_secret="bad secret!")
+        telegram={"webhook_url": "https://bot.example.com/telegram/webhook", "webhook_secret": "bad secret!"})
     with pytest.raises(RegistrationError) as refused:
         await register_webhook(settings)
     assert str(refused.value) == "Telegram refused the webhook: Bad Request: secret token contains unallowed characters"

@@ -85,6 +85,6 @@ async def books(settings: Settings, sessions: async_sessionmaker[AsyncSession]) 
 
 @pytest.fixture
 async def dashboard_url(settings: Settings, books: Books) -> AsyncIterator[str]:
-    app = create_app(settings.with_overrides(redis_url=REDIS_TEST_URL, admin_web_token=TOKEN))
+    app = create_app(settings.with_overrides(redis={"url": REDIS_TEST_URL}, admin={"web_token": TOKEN}))
     async with serve_in_loop(app) as url:
         yield url

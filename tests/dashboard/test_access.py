@@ -20,7 +20,7 @@ FIGURE = 'data-figure="net_in"'
 
 
 async def test_without_a_token_set_there_is_no_dashboard(settings: Settings) -> None:
-    async with serve_in_loop(create_app(settings.with_overrides(redis_url=None))) as url, \
+    async with serve_in_loop(create_app(settings.with_overrides(redis={"url": None}))) as url, \
             httpx.AsyncClient(base_url=url) as http:
         for path in ("/admin", "/admin/login", "/admin/ledger.csv?from=2026-01-01&to=2026-01-02"):
             assert (await http.get(path, headers=BEARER)).status_code == 404

@@ -86,7 +86,7 @@ async def test_a_drift_the_workers_check_finds_is_on_the_dashboard(books: Books,
                                                                    dashboard_url: str) -> None:
     async with books.sessions.begin() as session:  # a balance that no longer equals its ledger
         await session.execute(update(Balance).where(Balance.user_id == 1).values(balance=1))
-    storage = await Storage.open(settings.with_overrides(redis_url=REDIS_TEST_URL))
+    storage = await Storage.open(settings.with_overrides(redis={"url": REDIS_TEST_URL}))
     try:
         assert await check_books({"services": storage}) == {"drifts": 2}
     finally:

@@ -88,7 +88,7 @@ def test_medialab_demo_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -
 async def test_the_books_check_names_unsettled_operations_and_drifts(
     sessions: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0))
+    billing = BillingService(sessions, settings.with_overrides(billing={"free_operations_count": 0}))
     user = await billing.get_or_create_user(830_001, "ru")
     await billing.add_balance(user.user_id, 5000, idempotency_key="grant:e2e", kind=LedgerKind.GRANT)
     charged = await billing.charge_operation(user.user_id, "generate")

@@ -69,7 +69,7 @@ async def free_operations_across_a_redis_flush(chat: DemoChat, redis: Redis) -> 
 
 async def notifications_that_must_not_credit(system: System, chat: DemoChat, paid_id: str) -> None:
     yookassa = system.stand_ins.yookassa
-    webhook = system.settings.yookassa_webhook_url
+    webhook = system.settings.yookassa.webhook_url
     assert webhook is not None
     # Delivered again, as YooKassa does when unsure: handled, not credited twice.
     assert await yookassa.deliver(webhook, yookassa.notification(paid_id)) == 200

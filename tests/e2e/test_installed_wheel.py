@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 import httpx
@@ -54,7 +53,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def clean_environment(**values: str) -> dict[str, str]:
     """This process's environment without our settings (a developer's exports must not leak in)
     and without anything that would point Python at the checkout."""
-    ours = {f.metadata["env"] for f in fields(Settings)} | {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    ours = Settings.variables() | {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
     return {k: v for k, v in os.environ.items() if k not in ours} | {"LOG_LEVEL": "WARNING"} | values
 
 

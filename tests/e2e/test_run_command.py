@@ -86,11 +86,11 @@ async def test_run_upgrades_a_new_sqlite_file_and_serves_the_webhook_beside_a_wo
     database_url = f"sqlite:///{tmp_path / 'new.db'}"
     telegram = BotApiSandbox(BOT_TOKEN)
     async with medialab_run(database_url, tmp_path, telegram) as (process, settings):
-        await wait_until_ready(process, f"http://127.0.0.1:{settings.port}")
+        await wait_until_ready(process, f"http://127.0.0.1:{settings.server.port}")
         await register_webhook(settings)
         written = await prompt_until_image(telegram)
         assert await process.stop() == 0
     assert written[-1] == "bot:  [photo] Готово!", written
     log = process.log_path.read_text()
     assert "Traceback" not in log and '"level": "ERROR"' not in log, log
-    await books_balance(settings.database_url)
+    await books_balance(settings.database.url)

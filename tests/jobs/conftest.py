@@ -106,10 +106,12 @@ def job_settings(settings: Settings, fal_url: str, telegram_url: str) -> Setting
     Users get no free operations here, so that operations are paid from the balance. No
     metrics port: workers of tests running at once would contend for it."""
     return settings.with_overrides(
-        redis_url=REDIS_TEST_URL, telegram_bot_token=BOT_TOKEN, telegram_api_url=telegram_url,
-        fal_key=FAL_KEY, fal_api_url=fal_url, fal_poll_interval=0.01, job_retry_delay=0.05,
-        job_timeout=30, free_operations_count=0, worker_metrics_port=0,
-    )
+        redis={"url": REDIS_TEST_URL},
+        telegram={"bot_token": BOT_TOKEN, "api_url": telegram_url},
+        fal={"key": FAL_KEY, "api_url": fal_url, "poll_interval": 0.01},
+        jobs={"retry_delay": 0.05, "timeout": 30},
+        billing={"free_operations_count": 0},
+        server={"worker_metrics_port": 0})
 
 
 @pytest.fixture

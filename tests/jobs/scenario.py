@@ -43,7 +43,7 @@ async def charged_request(
     """A user who wrote to the bot, an operation charged through billing (from a free
     operation, or from a 100 ₽ top-up), and the request the bot would queue for it."""
     telegram.message_update(telegram_id, "/start", language_code=language)
-    settings = services.settings.with_overrides(free_operations_count=1 if free else 0)
+    settings = services.settings.with_overrides(billing={"free_operations_count": 1 if free else 0})
     billing = BillingService(services.sessions, settings, services.billing.cache)
     user = await billing.get_or_create_user(telegram_id, language)
     if not free:

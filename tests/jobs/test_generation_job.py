@@ -119,7 +119,7 @@ async def test_a_job_past_job_timeout_is_compensated(
 ) -> None:
     fal_sandbox.set_mode("hang")
     request = await queued(services, await charged_request(services, telegram, USER))
-    await run_worker(services.settings.with_overrides(job_timeout=1))
+    await run_worker(services.settings.with_overrides(jobs={"timeout": 1}))
 
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state) == ("refunded", "failed")

@@ -61,7 +61,7 @@ async def test_telegram_unreachable_leaves_the_operation_running_until_a_later_t
 ) -> None:
     request = await charged_request(services, telegram, USER)
     payload = msgspec.to_builtins(request)
-    cut_off = await worker_context(services.settings.with_overrides(telegram_api_url=dead_url))
+    cut_off = await worker_context(services.settings.with_overrides(telegram={"api_url": dead_url}))
 
     with pytest.raises(Retry):
         await generate_image({**cut_off, "job_try": 1}, payload)
@@ -82,7 +82,7 @@ async def test_telegram_down_for_good_is_refunded_once_after_the_last_try(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker, dead_url: str,
 ) -> None:
     request = await queued(services, await charged_request(services, telegram, USER))
-    await run_worker(services.settings.with_overrides(telegram_api_url=dead_url))
+    await run_worker(services.settings.with_overrides(telegram={"api_url": dead_url}))
 
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state, op.attempts) == ("refunded", "failed", MAX_TRIES)

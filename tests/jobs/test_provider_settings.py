@@ -24,7 +24,7 @@ async def test_fal_models_replace_the_default_model_of_a_mode(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
     request = await queued(services, await charged_request(services, telegram, USER))
-    await run_worker(services.settings.with_overrides(fal_models=(("generate", "fal-ai/flux/dev"),)))
+    await run_worker(services.settings.with_overrides(fal={"models": (("generate", "fal-ai/flux/dev"),)}))
 
     assert [r.path for r in fal_sandbox.requests_to("POST")] == ["/fal-ai/flux/dev"]
     assert (await operation(services, request.operation_id)).job_state == "delivered"
@@ -34,7 +34,7 @@ async def test_without_a_fal_key_the_local_provider_makes_the_image(
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
     request = await queued(services, await charged_request(services, telegram, USER, "upscale", photos=1))
-    await run_worker(services.settings.with_overrides(fal_key=None))
+    await run_worker(services.settings.with_overrides(fal={"key": None}))
 
     assert fal_sandbox.requests == []
     [sent] = telegram.calls("sendPhoto", chat_id=USER)
@@ -59,8 +59,8 @@ def test_job_settings_refuse_wrong_values_by_name(env: dict[str, str], message: 
 
 def test_job_settings_defaults_and_parsing() -> None:
     defaults = Settings.from_env({}, env_file=None)
-    assert (defaults.fal_models, defaults.fal_poll_interval, defaults.job_retry_delay) == ((), 1.0, 5.0)
+    assert (defaults.fal.models, defaults.fal.poll_interval, defaults.jobs.retry_delay) == ((), 1.0, 5.0)
     parsed = Settings.from_env({"FAL_MODELS": " edit = fal-ai/a/b , upscale=fal-ai/c", "JOB_RETRY_DELAY": "0.5"},
                                env_file=None)
-    assert parsed.fal_models == (("edit", "fal-ai/a/b"), ("upscale", "fal-ai/c"))
-    assert parsed.job_retry_delay == 0.5
+    assert parsed.fal.models == (("edit", "fal-ai/a/b"), ("upscale", "fal-ai/c"))
+    assert parsed.jobs.retry_delay == 0.5

@@ -278,9 +278,10 @@ def test_a_missing_argument_is_one_line_too(tmp_path: Path) -> None:
 
 # What an operator's command must not load (bench/cli_startup.py times them): the Bot API client
 # and the HTTP stack and models under it, the web app, the job queue, images, migrations, the
-# bot's texts. `--help` loads no database, Redis or event loop either.
-HEAVY = {"aiogram", "aiohttp", "pydantic", "litestar", "uvicorn", "arq", "PIL", "alembic", "fluent", "httpx"}
-HELP_ONLY = HEAVY | {"sqlalchemy", "redis", "msgspec", "asyncio"}
+# bot's texts (pydantic itself reads the settings: aiogram's hundreds of models are what cost).
+# `--help` loads no settings, database, Redis or event loop either.
+HEAVY = {"aiogram", "aiohttp", "litestar", "uvicorn", "arq", "PIL", "alembic", "fluent", "httpx"}
+HELP_ONLY = HEAVY | {"pydantic", "pydantic_settings", "sqlalchemy", "redis", "msgspec", "asyncio"}
 # Runs commands one after the other in one process, noting after each the modules loaded so far.
 PROBE = """
 import json, sys

@@ -133,7 +133,8 @@ async def test_a_charge_sql_overrules_counts_once(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], redis: Redis
 ) -> None:
     """The cache says no money, SQL says yes: the service charges again inside itself."""
-    billing = BillingService(sessions, settings.with_overrides(free_operations_count=0), BalanceCache(redis))
+    billing = BillingService(sessions, settings.with_overrides(
+        billing={"free_operations_count": 0}), BalanceCache(redis))
     user = await billing.get_or_create_user(5003)
     await billing.add_balance(user.user_id, 5000, "seed")
     await redis.hset(user_keys(user.user_id).acct, "bal", 0)

@@ -94,10 +94,8 @@ def shop_settings(settings: Settings, sandbox_url: str) -> Settings:
     """The app's settings with the shop configured against the stand-in and this run's Redis;
     two attempts per request so that a test of "unreachable" takes one short backoff."""
     return settings.with_overrides(
-        redis_url=REDIS_TEST_URL, yookassa_shop_id=SHOP_ID, yookassa_secret_key=SECRET_KEY,
-        yookassa_return_url=RETURN_URL, yookassa_api_url=sandbox_url,
-        yookassa_max_attempts=2, yookassa_timeout=2.0,
-    )
+        redis={"url": REDIS_TEST_URL},
+        yookassa={"shop_id": SHOP_ID, "secret_key": SECRET_KEY, "return_url": RETURN_URL, "api_url": sandbox_url, "max_attempts": 2, "timeout": 2.0})
 
 
 @asynccontextmanager
@@ -140,8 +138,8 @@ def app_settings(shop_settings: Settings, bot_api_url: str) -> Settings:
     """The shop, a bot that writes to the Bot API stand-in, and notifications accepted from
     127.0.0.1 (where the tests post them from)."""
     return shop_settings.with_overrides(
-        telegram_bot_token=BOT_TOKEN, telegram_api_url=bot_api_url, yookassa_allowed_ips=LOCALHOST
-    )
+        telegram={"bot_token": BOT_TOKEN, "api_url": bot_api_url},
+        yookassa={"allowed_ips": LOCALHOST})
 
 
 @dataclass

@@ -48,8 +48,7 @@ async def test_a_configured_receipt_goes_with_the_payment(
     shop_settings: Settings, sandbox: YooKassaSandbox, redis: object
 ) -> None:
     settings = shop_settings.with_overrides(
-        yookassa_receipt_email="shop@example.com", yookassa_vat_code=6, yookassa_tax_system_code=2
-    )
+        yookassa={"receipt_email": "shop@example.com", "vat_code": 6, "tax_system_code": 2})
     async with opened(settings) as services:
         await services.payments.create_payment(USER, 250)
     receipt = sandbox.requests[0].json()["receipt"]
@@ -85,7 +84,7 @@ async def test_bad_sums_are_refused_and_nothing_is_stored(
 async def test_without_credentials_payments_are_unavailable(
     shop_settings: Settings, redis: object
 ) -> None:
-    async with opened(shop_settings.with_overrides(yookassa_secret_key=None)) as services:
+    async with opened(shop_settings.with_overrides(yookassa={"secret_key": None})) as services:
         with pytest.raises(PaymentsUnavailable, match="YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY"):
             await services.payments.create_payment(USER, 100)
         assert await payment_rows(services) == []
@@ -114,7 +113,7 @@ async def test_a_create_without_answer_is_repeated_with_its_key(
 async def test_a_hung_request_is_retried_into_one_payment(
     shop_settings: Settings, sandbox: YooKassaSandbox, redis: object
 ) -> None:
-    async with opened(shop_settings.with_overrides(yookassa_timeout=0.3)) as services:
+    async with opened(shop_settings.with_overrides(yookassa={"timeout": 0.3})) as services:
         sandbox.hang_next(1, seconds=1.0)  # longer than YOOKASSA_TIMEOUT: the client tries again
         link = await services.payments.create_payment(USER, 100)
         await asyncio.sleep(1.0)  # the hung request finishes on the stand-in too
@@ -139,6 +138,6 @@ async def test_a_refused_create_is_closed_and_not_repeated(
 
 async def test_an_unreachable_api_is_unavailable(shop_settings: Settings, redis: object, refused_port: int) -> None:
     port = refused_port
-    async with opened(shop_settings.with_overrides(yookassa_api_url=f"http://127.0.0.1:{port}")) as services:
+    async with opened(shop_settings.with_overrides(yookassa={"api_url": f"http://127.0.0.1:{port}"})) as services:
         with pytest.raises(PaymentsUnavailable, match="cannot be reached"):
             await services.payments.create_payment(USER, 100)

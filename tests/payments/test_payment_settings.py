@@ -14,16 +14,16 @@ def test_receipt_and_client_settings_are_read() -> None:
          "YOOKASSA_MAX_ATTEMPTS": "3"},
         env_file=None,
     )
-    assert (s.yookassa_receipt_email, s.yookassa_receipt_phone) == ("shop@example.com", "79000000000")
-    assert (s.yookassa_vat_code, s.yookassa_tax_system_code) == (6, 2)
-    assert (s.yookassa_timeout, s.yookassa_max_attempts) == (2.5, 3)
+    assert (s.yookassa.receipt_email, s.yookassa.receipt_phone) == ("shop@example.com", "79000000000")
+    assert (s.yookassa.vat_code, s.yookassa.tax_system_code) == (6, 2)
+    assert (s.yookassa.timeout, s.yookassa.max_attempts) == (2.5, 3)
 
 
 def test_receipt_is_off_by_default() -> None:
     s = Settings.from_env({}, env_file=None)
-    assert s.yookassa_receipt_email is None and s.yookassa_receipt_phone is None
-    assert (s.yookassa_vat_code, s.yookassa_tax_system_code) == (1, None)
-    assert (s.yookassa_timeout, s.yookassa_max_attempts) == (10.0, 4)
+    assert s.yookassa.receipt_email is None and s.yookassa.receipt_phone is None
+    assert (s.yookassa.vat_code, s.yookassa.tax_system_code) == (1, None)
+    assert (s.yookassa.timeout, s.yookassa.max_attempts) == (10.0, 4)
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ BONUS = 5_000
 @pytest.fixture
 async def shop(app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox,
                redis: Redis) -> AsyncIterator[Shop]:
-    async with serve_shop(app_settings.with_overrides(referral_bonus=BONUS), sandbox, bot_api) as served:
+    async with serve_shop(app_settings.with_overrides(billing={"referral_bonus": BONUS}), sandbox, bot_api) as served:
         yield served
         assert await check_ledger(served.services.sessions) == []
         report = await reconcile(served.services.billing, repair=False, pending_grace=0)

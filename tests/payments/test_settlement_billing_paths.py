@@ -28,7 +28,7 @@ async def test_100_concurrent_settlements_move_money_once(
     make_client: ClientFactory, sandbox: YooKassaSandbox,
 ) -> None:
     payments = PaymentService(
-        sessions, settings.with_overrides(yookassa_return_url=RETURN_URL), billing, LogNotifier(), make_client()
+        sessions, settings.with_overrides(yookassa={"return_url": RETURN_URL}), billing, LogNotifier(), make_client()
     )
     link = await payments.create_payment(USER, 500)
     provider_id = link.confirmation_url.rsplit("/", 1)[-1]

@@ -55,9 +55,7 @@ async def test_sources_outside_the_allowlist_get_403(
     trusted: str, forwarded_for: str | None, status: int,
 ) -> None:
     settings = app_settings.with_overrides(
-        yookassa_allowed_ips=networks(YOOKASSA_PUBLISHED_RANGES),
-        yookassa_trusted_proxies=networks(trusted) if trusted else (),
-    )
+        yookassa={"allowed_ips": networks(YOOKASSA_PUBLISHED_RANGES), "trusted_proxies": networks(trusted) if trusted else ()})
     async with serve_shop(settings, sandbox, bot_api) as shop:
         link, provider_id = await shop.paid_topup(USER, 100)
         headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
@@ -162,14 +160,14 @@ async def test_health_says_what_is_configured_and_never_a_secret(shop: Shop) -> 
     assert response.status_code == 200
     assert response.json() == {
         "configured": True, "shop_id_set": True, "secret_key_set": True, "return_url_set": True,
-        "receipt": False, "api_url": shop.services.settings.yookassa_api_url, "webhook_url": None,
+        "receipt": False, "api_url": shop.services.settings.yookassa.api_url, "webhook_url": None,
     }
     assert SECRET_KEY not in response.text and SHOP_ID not in response.text
 
 
 async def test_health_without_credentials(app_settings: Settings, sandbox: YooKassaSandbox,
                                           bot_api: BotApiSandbox, redis: Redis) -> None:
-    settings = app_settings.with_overrides(yookassa_shop_id=None, yookassa_secret_key=None)
+    settings = app_settings.with_overrides(yookassa={"shop_id": None, "secret_key": None})
     async with serve_shop(settings, sandbox, bot_api) as shop, httpx.AsyncClient() as http:
         body = (await http.get(f"{shop.url}/yookassa/health")).json()
     assert (body["configured"], body["shop_id_set"], body["secret_key_set"]) == (False, False, False)

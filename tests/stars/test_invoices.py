@@ -14,7 +14,7 @@ USER = 760_001
 
 
 async def test_the_payment_menu_offers_the_configured_stars_packages(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(stars_packages=(20, 500)):
+    async with launch(stars={"packages": (20, 500)}):
         chat = Chat(telegram, USER, "en")
         await chat.say("/start")
         menu = await chat.press("payment_menu")
@@ -58,7 +58,7 @@ async def test_a_package_press_delivered_again_is_the_same_invoice(app: Running,
 
 
 async def test_the_rate_is_fixed_on_the_invoice(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(stars_ruble_rate=200) as app:
+    async with launch(stars={"ruble_rate": 200}) as app:
         chat = Chat(telegram, USER, "en")
         await chat.say("/start")
         await chat.press("payment_menu")
@@ -84,7 +84,7 @@ async def test_a_forged_package_button_sends_no_invoice(app: Running, telegram: 
 ])
 async def test_paysupport_says_how_to_get_help(launch: Launcher, telegram: BotApiSandbox, language: str,
                                                first_line: str) -> None:
-    async with launch(paysupport_contact="@medialab_help"):
+    async with launch(billing={"paysupport_contact": "@medialab_help"}):
         chat = Chat(telegram, USER, language)
         # It answers in any state, also with a mode chosen.
         await chat.say("/start")

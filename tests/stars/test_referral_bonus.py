@@ -16,7 +16,7 @@ REFERRER, FRIEND = 780_001, 780_002
 async def test_a_stars_first_top_up_pays_the_bonus_once_and_its_refund_takes_it_back_once(
     launch: Launcher, telegram: BotApiSandbox
 ) -> None:
-    async with launch(referral_bonus=3_000) as app:
+    async with launch(billing={"referral_bonus": 3_000}) as app:
         referrer, friend = Chat(telegram, REFERRER), Chat(telegram, FRIEND)
         await referrer.say("/start")
         link = (await referrer.say("/invite")).params["text"].rsplit(" ", 1)[-1]

@@ -29,8 +29,8 @@ ADMIN = 780_009
 
 async def refund_stars(app: Running, charge_id: str) -> subprocess.CompletedProcess[str]:
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "DATABASE_"))}
-    environ |= {"DATABASE_URL": app.settings.database_url, "REDIS_URL": REDIS_TEST_URL,
-                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": app.settings.telegram_api_url}
+    environ |= {"DATABASE_URL": app.settings.database.url, "REDIS_URL": REDIS_TEST_URL,
+                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": app.settings.telegram.api_url}
     # In a thread: the stand-in answering the process is served by this test's event loop.
     return await asyncio.to_thread(subprocess.run, [MEDIALAB, "admin", "refund-stars", charge_id], env=environ,
                                    capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent)
@@ -145,7 +145,7 @@ async def test_a_refund_telegram_refuses_takes_nothing_back(app: Running, telegr
 
 
 async def test_an_operator_refunds_stars_in_the_chat_once(launch: Launcher, telegram: BotApiSandbox) -> None:
-    async with launch(admin_telegram_ids=frozenset({ADMIN})) as app:
+    async with launch(admin={"telegram_ids": frozenset({ADMIN})}) as app:
         charge_id = await _paid(app, telegram)
         admin = Chat(telegram, ADMIN)
         assert (await admin.say("/admin_refund_stars")).params["text"] == "usage: /admin_refund_stars <charge_id>"
@@ -172,7 +172,7 @@ async def test_telegrams_refunded_payment_takes_the_credit_back_once_and_meets_t
     come off once however often it is delivered, under the operator's refund key, so a later
     /admin_refund_stars changes nothing; a refunded_payment of someone else's charge changes
     nothing at all."""
-    async with launch(admin_telegram_ids=frozenset({ADMIN})) as app:
+    async with launch(admin={"telegram_ids": frozenset({ADMIN})}) as app:
         charge_id = await _paid(app, telegram)
         chat = Chat(telegram, USER)
         mark = telegram.checkpoint()

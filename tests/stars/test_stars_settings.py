@@ -9,14 +9,14 @@ from medialab.settings import Settings, SettingsError
 
 def test_defaults() -> None:
     settings = Settings.from_env({}, env_file=None)
-    assert settings.stars_packages == (50, 100, 250)
-    assert settings.stars_ruble_rate == 150  # kopecks a Star credits
-    assert settings.paysupport_contact is None
+    assert settings.stars.packages == (50, 100, 250)
+    assert settings.stars.ruble_rate == 150  # kopecks a Star credits
+    assert settings.billing.paysupport_contact is None
 
 
 def test_configured() -> None:
     settings = Settings.from_env({"STARS_PACKAGES": " 10, 2500 ,", "STARS_RUBLE_RATE": "1.25"}, env_file=None)
-    assert (settings.stars_packages, settings.stars_ruble_rate) == ((10, 2500), 125)
+    assert (settings.stars.packages, settings.stars.ruble_rate) == ((10, 2500), 125)
 
 
 @pytest.mark.parametrize(("name", "raw", "message"), [

@@ -82,13 +82,13 @@ def user_command(telegram_id: str, limit: int = USER_LIMIT) -> Command:
 
 def grant_command(telegram_id: str, rubles: str, settings: Settings, actor: str,
                   reason: str | None = None, grant_id: str | None = None) -> Command:
-    return partial(_grant, parse.telegram_id(telegram_id), parse.grant_amount(rubles, settings.max_topup * 100),
+    return partial(_grant, parse.telegram_id(telegram_id), parse.grant_amount(rubles, settings.billing.max_topup * 100),
                    actor, parse.reason(reason, GRANT_REASON), parse.grant_id(grant_id))
 
 
 def grant_file_command(path: str, settings: Settings, actor: str, reason: str | None, grant_id: str) -> Command:
     batch = grant_file.batch_id(grant_id)
-    grants = grant_file.grants(grant_file.read(path), settings.max_topup * 100)
+    grants = grant_file.grants(grant_file.read(path), settings.billing.max_topup * 100)
     return partial(_grant_file, grants, actor, parse.reason(reason, GRANT_REASON), batch)
 
 

@@ -65,7 +65,7 @@ def command_for(args: argparse.Namespace, settings: Settings, actor: str) -> Com
 
 def create_command(code: str, rubles: str, settings: Settings, actor: str, uses: str | None = None,
                    until: str | None = None, free_ops: str = "0") -> Command:
-    amount = parse.grant_amount(rubles, settings.max_topup * 100, allow_zero=True)
+    amount = parse.grant_amount(rubles, settings.billing.max_topup * 100, allow_zero=True)
     free = _count(free_ops, "--free-ops", 0, MAX_FREE_OPERATIONS)
     if amount == 0 and free == 0:
         raise AdminError("a promo code must give rubles or --free-ops")

@@ -44,7 +44,7 @@ class BillingService(CacheSync):
     ) -> None:
         super().__init__(sessions, settings, cache)
         # Read once: a charge takes its type's price from here, and records it.
-        self.prices = settings.prices
+        self.prices = settings.billing.prices
 
     @counted_charge
     async def charge_operation(
@@ -65,12 +65,12 @@ class BillingService(CacheSync):
             return await self._sql_charge(user_id, kind, operation_id, task_id)
         try:
             answer = await self._with_cache(user_id, lambda: self.cache.reserve(  # type: ignore[union-attr]
-                user_id, operation_id, price, self._settings.max_jobs_in_flight, kind.billable))
+                user_id, operation_id, price, self._settings.jobs.max_in_flight, kind.billable))
         except REDIS_DOWN:
             log.warning("redis unreachable: charging %s on SQL alone", operation_id)
             return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
         if answer.status == "busy":
-            return TooManyInFlight(user_id, int(answer.values[2]), self._settings.max_jobs_in_flight)
+            return TooManyInFlight(user_id, int(answer.values[2]), self._settings.jobs.max_in_flight)
         if answer.status == "insufficient":
             return await self._confirm_refusal(user_id, kind, operation_id, task_id, int(answer.values[0]))
         if answer.status == "replayed":

@@ -32,7 +32,7 @@ class UserDirectory:
         if info is not None:
             return info
         async with self._sessions.begin() as session:
-            free = self._settings.free_operations_count
+            free = self._settings.billing.free_operations_count
             inserted = await session.execute(
                 sql.insert_ignoring_conflicts(session, sql.users, "telegram_id")
                 .values(telegram_id=telegram_id, free_operations_left=free,
@@ -42,7 +42,7 @@ class UserDirectory:
             user_id = inserted.scalar_one_or_none()
             if user_id is not None:
                 await session.execute(sql.balances.insert().values(user_id=user_id, balance=0))
-                if referral_code is not None and self._settings.referral_bonus > 0:
+                if referral_code is not None and self._settings.billing.referral_bonus > 0:
                     await referrals.link_new_user(session, user_id, referral_code)
             # A concurrent insert of the same user was committed before ON CONFLICT let us go.
             info = await self._user_info(session, telegram_id)
@@ -70,5 +70,5 @@ class UserDirectory:
         return UserInfo(
             user_id=row.id, telegram_id=telegram_id, balance=row.balance,
             free_operations_left=row.free_operations_left,
-            free_operations_total=self._settings.free_operations_count, language=row.language,
+            free_operations_total=self._settings.billing.free_operations_count, language=row.language,
         )

@@ -56,4 +56,4 @@ class IsAdmin(Filter):
     """The sender is an operator: their Telegram id is in ADMIN_TELEGRAM_IDS."""
 
     async def __call__(self, event: Message | CallbackQuery, services: Services) -> bool:
-        return event.from_user is not None and event.from_user.id in services.settings.admin_telegram_ids
+        return event.from_user is not None and event.from_user.id in services.settings.admin.telegram_ids

@@ -12,9 +12,9 @@ class RegistrationError(Exception):
 
 async def register_webhook(settings: Settings) -> list[str]:
     """Registers TELEGRAM_WEBHOOK_URL; answers the update types asked for."""
-    if not settings.telegram_bot_token:
+    if not settings.telegram.bot_token:
         raise RegistrationError("TELEGRAM_BOT_TOKEN is not set")
-    if not settings.telegram_webhook_url:
+    if not settings.telegram.webhook_url:
         raise RegistrationError("TELEGRAM_WEBHOOK_URL is not set (the public URL of /telegram/webhook)")
     # aiogram takes seconds to import: a missing setting is reported before that.
     from aiogram.exceptions import TelegramAPIError
@@ -26,7 +26,7 @@ async def register_webhook(settings: Settings) -> list[str]:
     assert bot is not None
     updates = allowed_updates()
     try:
-        await bot.set_webhook(settings.telegram_webhook_url, secret_token=settings.webhook_secret,
+        await bot.set_webhook(settings.telegram.webhook_url, secret_token=settings.telegram.secret_token,
                               allowed_updates=updates)
     except TelegramAPIError as exc:
         raise RegistrationError(f"Telegram refused the webhook: {exc.message}") from None
@@ -38,13 +38,13 @@ async def register_webhook(settings: Settings) -> list[str]:
 async def remove_webhook(settings: Settings) -> str:
     """For long polling (`medialab run --polling`): Telegram gives updates to getUpdates only
     while the bot has no webhook. The updates waiting are kept. Answers the bot's username."""
-    if not settings.telegram_bot_token:
+    if not settings.telegram.bot_token:
         raise RegistrationError("TELEGRAM_BOT_TOKEN is not set: polling takes the updates of that bot")
     from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
     from medialab.services import create_bot
 
-    bot = create_bot(settings, settings.telegram_timeout)
+    bot = create_bot(settings, settings.telegram.timeout)
     assert bot is not None
     try:
         me = await bot.get_me()
@@ -52,7 +52,7 @@ async def remove_webhook(settings: Settings) -> str:
     except TelegramUnauthorizedError:
         raise RegistrationError("TELEGRAM_BOT_TOKEN: Telegram does not take this token (Unauthorized)") from None
     except TelegramAPIError as exc:
-        raise RegistrationError(f"TELEGRAM_API_URL: Telegram at {settings.telegram_api_url} did not answer "
+        raise RegistrationError(f"TELEGRAM_API_URL: Telegram at {settings.telegram.api_url} did not answer "
                                 f"as the Bot API: {exc.message}") from None
     finally:
         await bot.session.close()

@@ -140,6 +140,6 @@ async def check_redis(redis_url: str, timeout: float) -> None:
 async def check_dependencies(settings: Settings, upgrade: bool = False) -> None:
     """The database (see check_database), then Redis when REDIS_URL is set (an embedded one is
     started by the process itself)."""
-    await check_database(settings.database_url, upgrade)
-    if settings.redis_url is not None:
-        await check_redis(settings.redis_url, settings.redis_timeout)
+    await check_database(settings.database.url, upgrade)
+    if settings.redis.url is not None:
+        await check_redis(settings.redis.url, settings.redis.timeout)

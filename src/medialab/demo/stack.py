@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -56,7 +56,7 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
                        retry_delay: float = 0.05) -> dict[str, str]:
     """What web and worker are started with. Our own variables inherited from the shell are
     dropped, so that a developer's .env or exports cannot point the demo at real services."""
-    ours = {f.metadata["env"] for f in fields(Settings)}
+    ours = Settings.variables()
     env = {name: value for name, value in os.environ.items() if name not in ours}
     web = f"http://127.0.0.1:{web_port}"
     # The processes run the code this process runs (a checkout, not some installed copy).
@@ -158,7 +158,7 @@ async def running_system(database_url: str, redis_url: str, workdir: Path,
         env, web = await _start_web(stack, database_url, redis_url, urls, workdir)
         settings = Settings.from_env(env, env_file=None)
         # The checkout page reports the payer's click to our webhook, as YooKassa does.
-        stand_ins.yookassa.webhook_url = settings.yookassa_webhook_url
+        stand_ins.yookassa.webhook_url = settings.yookassa.webhook_url
         system = System(stand_ins, env, settings, web, Process("worker", env, workdir))
         stack.push_async_callback(system.worker.stop)
         system.worker.start()

@@ -36,13 +36,13 @@ COMPENSATION_GRACE_SECONDS = 30
 
 
 def arq_job_timeout(settings: Settings) -> int:
-    return settings.job_timeout + COMPENSATION_GRACE_SECONDS
+    return settings.jobs.timeout + COMPENSATION_GRACE_SECONDS
 
 
 def stuck_after(settings: Settings) -> timedelta:
     """How long an operation may stay queued or running before the sweeper calls it lost: by
     then a live job has either finished or compensated itself."""
-    return timedelta(seconds=settings.job_timeout + 2 * COMPENSATION_GRACE_SECONDS)
+    return timedelta(seconds=settings.jobs.timeout + 2 * COMPENSATION_GRACE_SECONDS)
 
 
 async def compensate(
@@ -111,7 +111,7 @@ async def _end_lost_job(services: Services, operation_id: str) -> str | None:
     if await job_cache.was_delivered(services.redis, operation_id):
         # Its job delivered the image and died before settling: settle, do not refund.
         return "settled" if await services.billing.settle_operation(operation_id) else None
-    reason = f"lost: no result within JOB_TIMEOUT ({services.settings.job_timeout}s)"
+    reason = f"lost: no result within JOB_TIMEOUT ({services.settings.jobs.timeout}s)"
     if await compensate(services, operation_id, reason) is None:
         return None
     job_lost()

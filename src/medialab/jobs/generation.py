@@ -81,7 +81,7 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
         log.info("operation %s is finished or unknown: nothing to do", operation_id)
         run.end("skipped")
         return "skipped"
-    deadline = attempt.started_at + timedelta(seconds=services.settings.job_timeout)
+    deadline = attempt.started_at + timedelta(seconds=services.settings.jobs.timeout)
     try:
         outcome = await _attempt(services, request, deadline, check_still_ours=True)
     except JobFailure as failure:
@@ -112,7 +112,7 @@ async def _run_unbilled(services: Services, request: GenerationRequest, job_try:
     if await job_cache.was_delivered(services.redis, operation_id):
         run.end("skipped")
         return "skipped"
-    deadline = job_state.utcnow() + timedelta(seconds=services.settings.job_timeout)
+    deadline = job_state.utcnow() + timedelta(seconds=services.settings.jobs.timeout)
     try:
         outcome = await _attempt(services, request, deadline, check_still_ours=False)
     except JobFailure as failure:
@@ -156,7 +156,7 @@ async def _make_and_deliver(
     image = await job_cache.kept_image(services.redis, operation_id)
     if image is None:
         image = await _make(services, request, timeout)
-        ttl = services.settings.job_timeout + COMPENSATION_GRACE_SECONDS
+        ttl = services.settings.jobs.timeout + COMPENSATION_GRACE_SECONDS
         await job_cache.keep_image(services.redis, operation_id, image, ttl)
     if check_still_ours and not await job_state.is_running(services.sessions, operation_id):
         log.info("operation %s was compensated meanwhile: its image is not sent", operation_id)
@@ -195,7 +195,7 @@ def _retry_if_in_time(
     """Raises arq's Retry when another try may help and can start before the deadline."""
     if not failure.retryable or job_try >= MAX_TRIES:
         return
-    delay = settings.job_retry_delay * 2 ** (job_try - 1)
+    delay = settings.jobs.retry_delay * 2 ** (job_try - 1)
     if _seconds_until(deadline) <= delay:
         return
     log.warning("operation %s: try %d of %d failed (%s); trying again in %.1fs",
@@ -205,7 +205,7 @@ def _retry_if_in_time(
 
 def _final_reason(settings: Settings, failure: JobFailure, job_try: int, deadline: datetime) -> str:
     if _seconds_until(deadline) <= 0:
-        return f"timed out: no result within JOB_TIMEOUT ({settings.job_timeout}s): {failure.message}"
+        return f"timed out: no result within JOB_TIMEOUT ({settings.jobs.timeout}s): {failure.message}"
     return f"{failure.message} (try {job_try} of {MAX_TRIES})"
 
 

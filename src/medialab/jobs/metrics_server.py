@@ -45,7 +45,7 @@ async def start_metrics_server(services: Services) -> asyncio.Server | None:
     """Serves /metrics on HOST:WORKER_METRICS_PORT; None when the port is 0 or cannot be bound
     (the jobs matter more than their metrics: the worker runs on, and says so)."""
     settings = services.settings
-    if settings.worker_metrics_port == 0:
+    if settings.server.worker_metrics_port == 0:
         return None
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -71,10 +71,10 @@ async def start_metrics_server(services: Services) -> asyncio.Server | None:
                 await writer.wait_closed()
 
     try:
-        server = await asyncio.start_server(answer, settings.host, settings.worker_metrics_port)
+        server = await asyncio.start_server(answer, settings.server.host, settings.server.worker_metrics_port)
     except OSError as exc:
         log.error("worker metrics not served: %s:%d cannot be bound (%s)",
-                  settings.host, settings.worker_metrics_port, exc.strerror or exc)
+                  settings.server.host, settings.server.worker_metrics_port, exc.strerror or exc)
         return None
-    log.info("worker metrics at http://%s:%d/metrics", settings.host, settings.worker_metrics_port)
+    log.info("worker metrics at http://%s:%d/metrics", settings.server.host, settings.server.worker_metrics_port)
     return server

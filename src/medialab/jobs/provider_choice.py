@@ -12,7 +12,7 @@ from medialab.settings import Settings
 
 
 def uses_fal(settings: Settings, kind: OperationType) -> bool:
-    return bool(settings.fal_key) and kind is not OperationType.ADD_TEXT
+    return bool(settings.fal.key) and kind is not OperationType.ADD_TEXT
 
 
 @asynccontextmanager
@@ -23,10 +23,10 @@ async def open_provider(settings: Settings, kind: OperationType, timeout: float)
         yield LocalProvider()
         return
     provider = FalProvider(
-        settings.fal_api_url, settings.fal_key,  # type: ignore[arg-type]
-        models=dict(settings.fal_models),
-        poll_interval=settings.fal_poll_interval,
-        backoff_base=settings.fal_poll_interval,
+        settings.fal.api_url, settings.fal.key,  # type: ignore[arg-type]
+        models=dict(settings.fal.models),
+        poll_interval=settings.fal.poll_interval,
+        backoff_base=settings.fal.poll_interval,
         timeout=max(timeout, 0.1),
     )
     try:

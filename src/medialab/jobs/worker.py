@@ -75,17 +75,17 @@ def worker_limits(settings: Settings) -> dict[str, Any]:
 
 
 def redis_settings(settings: Settings) -> RedisSettings:
-    if settings.redis_url is None:
+    if settings.redis.url is None:
         raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis "
                          "(`medialab run` runs both in one process on an embedded one)")
-    return RedisSettings.from_dsn(settings.redis_url)
+    return RedisSettings.from_dsn(settings.redis.url)
 
 
 def job_queue(settings: Settings) -> ArqRedis:
     """The worker's own queue client. arq's RedisSettings has a connect deadline but none for
     reads, so a stalled Redis would hang the worker's polling: this pool has both."""
     redis_settings(settings)  # the same refusal when REDIS_URL is unset
-    return ArqRedis(pool_or_conn=redis_client(settings.redis_url, settings.redis_timeout).connection_pool)  # type: ignore[arg-type]
+    return ArqRedis(pool_or_conn=redis_client(settings.redis.url, settings.redis.timeout).connection_pool)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

@@ -41,7 +41,7 @@ def main() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.attributes.get("url") or Settings.from_env().database_url
+    url = config.attributes.get("url") or Settings.from_env().database.url
     asyncio.run(_run_async(url))
 
 

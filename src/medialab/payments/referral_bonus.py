@@ -50,7 +50,7 @@ class ReferralBonus:
             referral = await _claim_first_topup(session, payment_id)
         if referral is None or referral.first_payment_id != payment_id or referral.revoked:
             return None
-        bonus = self._settings.referral_bonus
+        bonus = self._settings.billing.referral_bonus
         if bonus <= 0:
             return None
         referred = referral.referred_user_id

@@ -64,12 +64,12 @@ class PaymentsUnavailable(Exception):
 
 def yookassa_client(settings: Settings) -> YooKassaClient | None:
     """The API client when the shop's credentials are set, else None."""
-    if not (settings.yookassa_shop_id and settings.yookassa_secret_key):
+    if not (settings.yookassa.shop_id and settings.yookassa.secret_key):
         return None
     return YooKassaClient(
-        api_url=settings.yookassa_api_url, shop_id=settings.yookassa_shop_id,
-        secret_key=settings.yookassa_secret_key, timeout=settings.yookassa_timeout,
-        max_attempts=settings.yookassa_max_attempts,
+        api_url=settings.yookassa.api_url, shop_id=settings.yookassa.shop_id,
+        secret_key=settings.yookassa.secret_key, timeout=settings.yookassa.timeout,
+        max_attempts=settings.yookassa.max_attempts,
     )
 
 
@@ -93,7 +93,7 @@ class PaymentService:
         kopecks = self._checked_amount(amount_rub)
         client, _ = self._configured()
         user = await self._billing.get_or_create_user(telegram_id)
-        currency = self._settings.yookassa_currency
+        currency = self._settings.yookassa.currency
         key = f"topup-{request_id}" if request_id else None
         try:
             payment_id, key, made = await self._attempt(user.user_id, kopecks, currency, key)
@@ -104,10 +104,10 @@ class PaymentService:
         try:
             # The user is waiting in the chat: past the deadline they are asked to try again,
             # and the next try (or the sweeper) repeats this create under the same key.
-            async with asyncio.timeout(self._settings.topup_link_timeout):
+            async with asyncio.timeout(self._settings.yookassa.topup_link_timeout):
                 created = await self._create(client, payment_id, kopecks, currency, telegram_id, key)
         except TimeoutError:
-            log.warning("payment %s: no answer from YooKassa within %s s", payment_id, self._settings.topup_link_timeout)
+            log.warning("payment %s: no answer from YooKassa within %s s", payment_id, self._settings.yookassa.topup_link_timeout)
             raise PaymentsUnavailable("YooKassa did not answer in time; try again") from None
         except YooKassaUnavailable as exc:
             # The payment stays pending without a YooKassa id: the next try repeats this key.
@@ -125,7 +125,7 @@ class PaymentService:
         """One create under the payment's key, its answer kept on the row; a refusal closes it."""
         try:
             created = await client.create_payment(
-                amount_kopecks=kopecks, currency=currency, return_url=self._settings.yookassa_return_url or "",
+                amount_kopecks=kopecks, currency=currency, return_url=self._settings.yookassa.return_url or "",
                 description=topup_description(kopecks, payment_id),
                 metadata=topup_metadata(telegram_id, payment_id), idempotence_key=key,
                 receipt=topup_receipt(self._settings, kopecks, currency),
@@ -215,7 +215,7 @@ class PaymentService:
             await self.client.aclose()
 
     def _checked_amount(self, amount_rub: int) -> int:
-        low, high = self._settings.min_topup, self._settings.max_topup
+        low, high = self._settings.billing.min_topup, self._settings.billing.max_topup
         if isinstance(amount_rub, bool) or not isinstance(amount_rub, int):
             raise TopupRefused("not_whole_rubles", low, high)
         if amount_rub < low:
@@ -227,8 +227,8 @@ class PaymentService:
     def _configured(self) -> tuple[YooKassaClient, str]:
         missing = [name for name, value in (
             ("YOOKASSA_SHOP_ID and YOOKASSA_SECRET_KEY", self.client),
-            ("YOOKASSA_RETURN_URL", self._settings.yookassa_return_url),
+            ("YOOKASSA_RETURN_URL", self._settings.yookassa.return_url),
         ) if not value]
         if missing:
             raise PaymentsUnavailable(f"YooKassa is not configured: set {', '.join(missing)}")
-        return self.client, self._settings.yookassa_return_url  # type: ignore[return-value]
+        return self.client, self._settings.yookassa.return_url  # type: ignore[return-value]

@@ -95,14 +95,14 @@ class StarsPayments:
         self._referrals = referrals
 
     def offers(self, stars: int) -> bool:
-        return stars in self._settings.stars_packages
+        return stars in self._settings.stars.packages
 
     async def create_invoice(self, telegram_id: int, stars: int, request_id: str | None = None) -> StarsInvoice:
         """A pending payment row for a package; the rubles are fixed now, at today's rate.
         `request_id` names the user's request (the button press): asked again (Telegram
         delivering the update again), the same invoice is answered, never a second one."""
         if not self.offers(stars):
-            raise ValueError(f"{stars} Stars is not one of the packages {self._settings.stars_packages}")
+            raise ValueError(f"{stars} Stars is not one of the packages {self._settings.stars.packages}")
         user = await self._billing.get_or_create_user(telegram_id)
         key = f"stars-{request_id or uuid.uuid4().hex}"
         try:
@@ -119,7 +119,7 @@ class StarsPayments:
             if found is not None:
                 return found
             payment = Payment(provider=PROVIDER, idempotence_key=key, user_id=user_id,
-                              amount=stars * self._settings.stars_ruble_rate, currency=CURRENCY,
+                              amount=stars * self._settings.stars.ruble_rate, currency=CURRENCY,
                               status=PaymentStatus.PENDING.value, stars=stars)
             session.add(payment)
             await session.flush()

@@ -27,7 +27,7 @@ def topup_metadata(telegram_id: int, payment_id: int) -> dict[str, str]:
 
 
 def receipt_configured(settings: Settings) -> bool:
-    return bool(settings.yookassa_receipt_email or settings.yookassa_receipt_phone)
+    return bool(settings.yookassa.receipt_email or settings.yookassa.receipt_phone)
 
 
 def topup_receipt(settings: Settings, kopecks: Kopecks, currency: str) -> Receipt | None:
@@ -35,17 +35,17 @@ def topup_receipt(settings: Settings, kopecks: Kopecks, currency: str) -> Receip
     if not receipt_configured(settings):
         return None
     # YooKassa takes one contact: the email when both are set.
-    if settings.yookassa_receipt_email:
-        customer = Customer(email=settings.yookassa_receipt_email)
+    if settings.yookassa.receipt_email:
+        customer = Customer(email=settings.yookassa.receipt_email)
     else:
-        customer = Customer(phone=settings.yookassa_receipt_phone)
+        customer = Customer(phone=settings.yookassa.receipt_phone)
     item = ReceiptItem(
         description="Пополнение баланса",
         quantity="1.00",
         amount=Amount.of(kopecks, currency),
-        vat_code=settings.yookassa_vat_code,
+        vat_code=settings.yookassa.vat_code,
     )
-    return Receipt(customer=customer, items=[item], tax_system_code=settings.yookassa_tax_system_code)
+    return Receipt(customer=customer, items=[item], tax_system_code=settings.yookassa.tax_system_code)
 
 
 def mismatch(payment: Payment, kopecks: Kopecks, currency: str, telegram_id: int, payment_id: int) -> str | None:

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, beside: Sequence[Beside] = ()) 
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await Services.open(settings, bot_timeout=settings.telegram_timeout)
+        services = await Services.open(settings, bot_timeout=settings.telegram.timeout)
         app.state.services = services
         try:
             yield
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, beside: Sequence[Beside] = ()) 
 
     handlers: list[type] = [HealthController, MetricsController, YooKassaController, TelegramWebhookController]
     templates = None
-    if settings.admin_web_token:  # unset: no /admin at all, so it answers 404 like any unknown path
+    if settings.admin.web_token:  # unset: no /admin at all, so it answers 404 like any unknown path
         from medialab.web.admin.pages import AdminController, template_config
 
         handlers.append(AdminController)

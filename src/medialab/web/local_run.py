@@ -30,7 +30,7 @@ def beside_the_app(settings: Settings, polling: bool) -> list[Beside]:
     @asynccontextmanager
     async def long_polling(app: Litestar) -> AsyncIterator[None]:
         runner: UpdateRunner = app.state.telegram  # the webhook's, built at start-up (web/telegram.py)
-        updates = UpdatePolling(runner, allowed_updates(), settings.telegram_timeout)
+        updates = UpdatePolling(runner, allowed_updates(), settings.telegram.timeout)
         updates.start()
         try:
             yield

@@ -62,7 +62,7 @@ class TelegramWebhookController(Controller):
         runner: UpdateRunner | None = state.telegram
         if runner is None:
             return _refusal(request, 503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
-        secret = state.services.settings.webhook_secret
+        secret = state.services.settings.telegram.secret_token
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return _refusal(request, 401, "secret token header missing", "bad_secret")
@@ -95,9 +95,9 @@ async def telegram_webhook(app: Litestar) -> AsyncIterator[None]:
     services: Services = app.state.services
     runner = None
     if services.bot is not None:
-        runner = UpdateRunner(build_dispatcher(services), services.bot, services.settings.telegram_updates_in_progress)
+        runner = UpdateRunner(build_dispatcher(services), services.bot, services.settings.telegram.updates_in_progress)
     app.state.telegram = runner
-    if runner is not None and not services.settings.telegram_webhook_secret:
+    if runner is not None and not services.settings.telegram.webhook_secret:
         log.info("TELEGRAM_WEBHOOK_SECRET is not set: the webhook's secret is derived from the bot token "
                  "(`medialab set-webhook` registers the same one)")
     try:

@@ -52,7 +52,7 @@ class YooKassaController(Controller):
         allowed, source = allowed_source(
             request.client.host if request.client else None,
             request.headers.getall("x-forwarded-for", []),
-            settings.yookassa_allowed_ips, settings.yookassa_trusted_proxies,
+            settings.yookassa.allowed_ips, settings.yookassa.trusted_proxies,
         )
         if not allowed:
             mark_refused(request, "source_not_allowed", f"{source} is not an allowed source")
@@ -77,12 +77,12 @@ class YooKassaController(Controller):
     @get("/health", sync_to_thread=False)
     def health(self, state: State) -> YooKassaHealth:
         settings = state.services.settings
-        shop_id_set = bool(settings.yookassa_shop_id)
-        secret_key_set = bool(settings.yookassa_secret_key)
-        return_url_set = bool(settings.yookassa_return_url)
+        shop_id_set = bool(settings.yookassa.shop_id)
+        secret_key_set = bool(settings.yookassa.secret_key)
+        return_url_set = bool(settings.yookassa.return_url)
         return YooKassaHealth(
             configured=shop_id_set and secret_key_set and return_url_set,
             shop_id_set=shop_id_set, secret_key_set=secret_key_set, return_url_set=return_url_set,
-            receipt=receipt_configured(settings), api_url=settings.yookassa_api_url,
-            webhook_url=settings.yookassa_webhook_url,
+            receipt=receipt_configured(settings), api_url=settings.yookassa.api_url,
+            webhook_url=settings.yookassa.webhook_url,
         )

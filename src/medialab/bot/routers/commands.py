@@ -50,7 +50,7 @@ async def start(message: Message, command: CommandObject, state: FSMContext, ser
 
 async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:
     return message.answer(texts("help", price=price_text(texts, services.billing.prices),
-                               free=services.settings.free_operations_count))
+                               free=services.settings.billing.free_operations_count))
 
 
 async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessage:

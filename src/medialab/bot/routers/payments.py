@@ -40,14 +40,14 @@ def create_router() -> Router:
 async def show_menu(callback: CallbackQuery, services: Services, texts: Texts, language: str) -> None:
     user = await services.billing.get_or_create_user(callback.from_user.id, language)
     text = "\n\n".join((account_lines(texts, user, services.billing.prices), texts("payment-menu-choose")))
-    await reply(callback, text, payment_menu(texts, services.settings.stars_packages))
+    await reply(callback, text, payment_menu(texts, services.settings.stars.packages))
 
 
 async def top_up_fixed(callback: CallbackQuery, services: Services, texts: Texts) -> None:
     # Callback data can be forged by a modified client: the amount is checked like a typed one.
     raw = (callback.data or "").removeprefix(PAYMENT_AMOUNT_PREFIX)
     try:
-        amount = read_amount(raw, services.settings.min_topup, services.settings.max_topup)
+        amount = read_amount(raw, services.settings.billing.min_topup, services.settings.billing.max_topup)
     except AmountRefused as refused:
         await reply(callback, _refusal(texts, services, refused))
         return
@@ -70,7 +70,7 @@ async def cancel_topup(callback: CallbackQuery, state: FSMContext, texts: Texts)
 
 async def answer_amount(message: Message, state: FSMContext, services: Services, texts: Texts) -> None:
     try:
-        amount = read_amount(message.text, services.settings.min_topup, services.settings.max_topup)
+        amount = read_amount(message.text, services.settings.billing.min_topup, services.settings.billing.max_topup)
     except AmountRefused as refused:
         # The question stays open: the next message is read as an amount again.
         await message.answer("\n".join((_refusal(texts, services, refused), texts("amount-cancel-hint"))))
@@ -88,8 +88,8 @@ async def _close_question(state: FSMContext) -> None:
 
 
 def _limits(services: Services) -> dict[str, str]:
-    return {"min": format_rub(rubles(services.settings.min_topup)),
-            "max": format_rub(rubles(services.settings.max_topup))}
+    return {"min": format_rub(rubles(services.settings.billing.min_topup)),
+            "max": format_rub(rubles(services.settings.billing.max_topup))}
 
 
 def _refusal(texts: Texts, services: Services, refused: AmountRefused) -> str:

@@ -43,7 +43,7 @@ async def promo_answer(services: Services, texts: Texts, user_id: int, typed: st
 
 
 async def invite(message: Message, bot: Bot, services: Services, texts: Texts, language: str) -> SendMessage:
-    bonus = services.settings.referral_bonus
+    bonus = services.settings.billing.referral_bonus
     if bonus <= 0:
         return message.answer(texts("invite-off"))
     user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]

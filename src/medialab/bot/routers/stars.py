@@ -109,7 +109,7 @@ async def take_back_refund(message: Message, services: Services, texts: Texts) -
 
 
 async def pay_support(message: Message, services: Services, texts: Texts) -> None:
-    contact = services.settings.paysupport_contact
+    contact = services.settings.billing.paysupport_contact
     lines = [texts("paysupport")]
     if contact:
         lines.append(texts("paysupport-contact", contact=contact))
