@@ -59,7 +59,7 @@ class Settings(BaseModel):
         if env_file is not None and Path(env_file).is_file():
             _refuse_malformed_lines(Path(env_file))
         try:
-            return cls(**{name: group(_env_file=env_file, **_given(group, environ))  # type: ignore[call-arg]
+            return cls(**{name: group(_env_file=env_file, **_given(group, environ))
                           for name, group in cls.groups().items()})
         except ValidationError as exc:
             raise SettingsError(_one_line(exc)) from None

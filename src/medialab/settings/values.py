@@ -56,24 +56,18 @@ def _seconds(raw: str) -> float:
     return value
 
 
-def _price(raw: str) -> Kopecks:
-    try:
-        kopecks = rubles(raw)
-    except MoneyError:
-        raise ValueError(f"must be a number of rubles (e.g. 10 or 10.50), got {raw!r}") from None
-    if kopecks <= 0:
-        raise ValueError(f"must be more than 0, got {raw!r}")
-    return kopecks
+def _rubles(example: str, *, zero: bool) -> Callable[[str], Kopecks]:
+    """Rubles in the text (`10.50`), kopecks in the program; 0 allowed or not."""
+    def parse(raw: str) -> Kopecks:
+        try:
+            kopecks = rubles(raw)
+        except MoneyError:
+            raise ValueError(f"must be a number of rubles (e.g. {example}), got {raw!r}") from None
+        if kopecks < 0 or (kopecks == 0 and not zero):
+            raise ValueError(f"must be {'0 or more' if zero else 'more than 0'}, got {raw!r}")
+        return kopecks
 
-
-def _rubles_or_nothing(raw: str) -> Kopecks:
-    try:
-        kopecks = rubles(raw)
-    except MoneyError:
-        raise ValueError(f"must be a number of rubles (e.g. 50 or 10.50), got {raw!r}") from None
-    if kopecks < 0:
-        raise ValueError(f"must be 0 or more, got {raw!r}")
-    return kopecks
+    return parse
 
 
 def _items(raw: str) -> Iterator[str]:
@@ -234,8 +228,8 @@ def _admin_token(raw: str) -> str:
 Count = Annotated[int, rule(whole(0))]  # 0 or more
 Positive = Annotated[int, rule(whole(1))]  # 1 or more
 Seconds = Annotated[float, rule(_seconds)]  # more than 0, at most 600
-Price = Annotated[Kopecks, rule(_price)]  # rubles in the text, more than 0
-Bonus = Annotated[Kopecks, rule(_rubles_or_nothing)]  # rubles in the text, 0 or more
+Price = Annotated[Kopecks, rule(_rubles("10 or 10.50", zero=False))]  # rubles in the text, more than 0
+Bonus = Annotated[Kopecks, rule(_rubles("50 or 10.50", zero=True))]  # rubles in the text, 0 or more
 OperationPrices = Annotated[tuple[tuple[str, Kopecks], ...], rule(_operation_prices)]
 StarPackages = Annotated[tuple[int, ...], rule(_star_packages)]
 Networks = Annotated[tuple[Network, ...], rule(_networks)]
