@@ -42,6 +42,11 @@ def declare(metric: Counter, label: str, values: Iterable[str]) -> None:
 LEDGER_DRIFT = counter(
     "medialab_ledger_drift_total", "Differences found between the Redis cache and SQL, by field", ["field"])
 RECONCILE_RUNS = counter("medialab_reconcile_runs_total", "Reconciler passes, by outcome", ["outcome"])
+CACHE_BEHIND = counter(
+    "medialab_cache_behind_total",
+    "Cache updates left to the next load or the reconciler because Redis did not answer in time, by what: "
+    "step (a reservation's confirm or undo) or user (a rebuild after an SQL-only change)", ["what"])
+declare(CACHE_BEHIND, "what", ("step", "user"))
 
 CHARGE_OUTCOMES = ("free", "paid", "insufficient", "busy")
 CHARGES = counter(

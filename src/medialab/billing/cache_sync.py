@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from medialab.billing import transactions as tx
 from medialab.billing.cache import Answer, BalanceCache, Step
 from medialab.billing.users import UserDirectory
-from medialab.metrics import LEDGER_DRIFT
+from medialab.metrics import CACHE_BEHIND, LEDGER_DRIFT
 from medialab.settings import Settings
 
 log = logging.getLogger("medialab.billing.service")
@@ -78,6 +78,7 @@ class CacheSync(UserDirectory):
         try:
             await call
         except REDIS_DOWN:
+            CACHE_BEHIND.labels(what="step").inc()
             log.warning("redis unreachable: the cache will catch up on %s", what)
 
     async def _resync_soon(self, user_id: int) -> None:
@@ -88,6 +89,7 @@ class CacheSync(UserDirectory):
             self._cache_behind.discard(user_id)
         except REDIS_DOWN:
             self._cache_behind.add(user_id)
+            CACHE_BEHIND.labels(what="user").inc()
             log.warning("redis unreachable: the cache will catch up on user %s", user_id)
 
     async def _with_cache(self, user_id: int, call) -> Answer:  # type: ignore[no-untyped-def]
