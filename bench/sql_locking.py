@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.results import Charged, ChargeResult, InsufficientFunds
 from medialab.db.models import Balance, LedgerEntry, Operation, User
-from medialab.domain.ledger import LedgerKind, charge_key
+from medialab.domain.idempotency_keys import charge_key
+from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType
 
 

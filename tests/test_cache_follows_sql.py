@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from conftest import REDIS_TEST_URL
 from medialab.billing import transactions as tx
 from medialab.billing.cache import BalanceCache, Step
+from medialab.billing.charge_rule.as_cached import charge_as_cached
 from medialab.billing.results import Charged, InsufficientFunds
 from medialab.billing.service import BillingService
 from medialab.db.redis import redis_client
@@ -150,7 +151,7 @@ async def test_a_refusal_behind_reservations_on_their_way_to_sql_leaves_them_alo
     # Not reloaded: the reservation's pending step and its money are still in the cache...
     assert [m for m, _ in cached.pending] == ["op:on-its-way"] and cached.balance == 0
     # ...so its commit is confirmed as the cache already counted it.
-    charged, version = await tx.charge_as_cached(
+    charged, version = await charge_as_cached(
         billing._engine, user.user_id, OperationType.GENERATE, "on-its-way", PRICE, None, False)  # noqa: SLF001
     assert isinstance(charged, Charged)
     assert (await billing.cache.confirm(user.user_id, Step.reservation(user.user_id, "on-its-way", False, PRICE),

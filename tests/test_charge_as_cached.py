@@ -1,5 +1,5 @@
 """The charge the Redis cache admitted: four statements on SQLite, one function call on
-PostgreSQL (migration 0005). Both must answer alike and change alike, outcome by outcome."""
+PostgreSQL (billing/charge_rule/medialab_charge_as_cached.0005.sql). Both must answer alike and change alike, outcome by outcome."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from medialab.billing import sqlite_charge
-from medialab.billing import transactions as tx
+from medialab.billing.charge_rule import sqlite
+from medialab.billing.charge_rule.as_cached import OperationExists, charge_as_cached
 from medialab.billing.audit import check_ledger
 from medialab.billing.results import Charged, InsufficientFunds
 from medialab.billing.service import BillingService
@@ -48,7 +48,7 @@ def engine_of(sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-un
 
 
 async def charge(sessions: async_sessionmaker[AsyncSession], user_id: int, op: str, free: bool):  # type: ignore[no-untyped-def]
-    return await tx.charge_as_cached(engine_of(sessions), user_id, OperationType.GENERATE, op, PRICE, None, free)
+    return await charge_as_cached(engine_of(sessions), user_id, OperationType.GENERATE, op, PRICE, None, free)
 
 
 async def test_free_then_paid_then_refused(sessions: async_sessionmaker[AsyncSession], user: int) -> None:
@@ -91,7 +91,7 @@ async def test_an_operation_id_charged_before_is_undone_whole(
 ) -> None:
     assert await charge(sessions, user, "op-x", free=True) is not None
     before = await account(sessions, user)
-    with pytest.raises(tx.OperationExists):
+    with pytest.raises(OperationExists):
         await charge(sessions, user, "op-x", free=False)
     # The version bump and the balance move of the second call were rolled back with it.
     assert await account(sessions, user) == before
@@ -106,7 +106,7 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_event_loop(
     (another process writing), the charge waits for it in the charge thread while the loop goes on."""
     engine = engine_of(sessions)
     assert await charge(sessions, user, "op-1", free=True) is not None
-    chargers = sqlite_charge.charger(engine)
+    chargers = sqlite.charger(engine)
     assert (chargers.charged_here, chargers.charged_in_thread) == (1, 0)
     other = sqlite3.connect(engine.url.database, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process's write transaction

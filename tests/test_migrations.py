@@ -3,6 +3,9 @@ database itself refuses what the ledger must never hold."""
 
 from __future__ import annotations
 
+import hashlib
+from importlib.resources import files
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -122,3 +125,12 @@ async def test_0008_keeps_the_ledger_and_its_triggers(empty_database: str) -> No
         assert [tuple(row) for row in rows] == [(1, "topup", 100), (2, "promo", 50)]
     finally:
         await engine.dispose()
+
+
+def test_the_charge_function_read_by_migration_0005_never_changes() -> None:
+    """Migration 0005 creates PostgreSQL's charge function from the file beside the charge rule:
+    a database migrated later must get the function an earlier one got. A new body is a new
+    file and a new migration (CREATE OR REPLACE), never an edit of this one."""
+    source = files("medialab.billing.charge_rule").joinpath("medialab_charge_as_cached.0005.sql")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert digest == "c146c974c3715718b8dce68cd693b91142d45be0a72771186a907a54bd7c0170"

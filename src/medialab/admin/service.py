@@ -22,6 +22,7 @@ from medialab.billing.results import CreditResult, LedgerDrift, RefundResult, Un
 from medialab.billing.service import BillingService
 from medialab.billing.statement import Statement, read_statement
 from medialab.db.models import LedgerEntry, Operation, Payment
+from medialab.domain.idempotency_keys import grant_key
 from medialab.domain.ledger import LedgerKind
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ class AdminService:
         again changes nothing (and is refused if it named a different grant)."""
         user = await self.user(telegram_id)
         grant_id = grant_id or uuid.uuid4().hex
-        key = f"grant:{grant_id}"
+        key = grant_key(grant_id)
         credit = await self._billing.add_balance(user.user_id, amount, key, LedgerKind.GRANT,
                                                  actor=actor, reason=reason)
         if not credit.credited:

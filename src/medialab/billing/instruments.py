@@ -1,15 +1,14 @@
 """Metrics of BillingService, recorded from what its public methods answer.
 
-They are decorators so the service's code stays about money. A charge may call itself once
-(SQL overruling a stale cache): only the outermost call counts, or one charge would count twice.
+They are decorators so the service's code stays about money. Only the public methods are
+decorated, and they never call one another, so each call counts once.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, TypeVar
 
 from medialab.billing.results import Charged, ChargeResult, CreditResult, InsufficientFunds, RefundResult
 from medialab.domain.ledger import LedgerKind
@@ -17,8 +16,7 @@ from medialab.domain.operations import OperationType
 from medialab.metrics import CHARGES, LEDGER_ENTRIES, REFUNDS
 
 P = ParamSpec("P")
-
-_inside_charge: ContextVar[bool] = ContextVar("medialab_inside_charge", default=False)
+R = TypeVar("R")
 
 
 def record_charge(result: ChargeResult) -> None:
@@ -42,30 +40,21 @@ def record_refund(result: RefundResult) -> None:
         LEDGER_ENTRIES.labels(kind=LedgerKind.REFUND.value).inc()
 
 
-def counted_charge(method: Callable[P, Awaitable[ChargeResult]]) -> Callable[P, Awaitable[ChargeResult]]:
-    @functools.wraps(method)
-    async def charge(*args: P.args, **kwargs: P.kwargs) -> ChargeResult:
-        if _inside_charge.get():
-            return await method(*args, **kwargs)
-        token = _inside_charge.set(True)
-        try:
+def _counted(record: Callable[[R], None]) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(method)
+        async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
             result = await method(*args, **kwargs)
-        finally:
-            _inside_charge.reset(token)
-        record_charge(result)
-        return result
+            record(result)
+            return result
 
-    return charge
+        return counted
+
+    return decorate
 
 
-def counted_refund(method: Callable[P, Awaitable[RefundResult]]) -> Callable[P, Awaitable[RefundResult]]:
-    @functools.wraps(method)
-    async def refund(*args: P.args, **kwargs: P.kwargs) -> RefundResult:
-        result = await method(*args, **kwargs)
-        record_refund(result)
-        return result
-
-    return refund
+counted_charge = _counted(record_charge)
+counted_refund = _counted(record_refund)
 
 
 def counted_credit(method: Callable[..., Awaitable[CreditResult]]) -> Callable[..., Awaitable[CreditResult]]:

@@ -22,7 +22,8 @@ from medialab.billing import sql
 from medialab.billing import transactions as tx
 from medialab.billing.service import BillingService
 from medialab.db.models import PromoCode, PromoRedemption, User, as_utc
-from medialab.domain.ledger import LedgerKind, promo_key
+from medialab.domain.idempotency_keys import promo_key
+from medialab.domain.ledger import LedgerKind
 
 
 class Refusal(StrEnum):

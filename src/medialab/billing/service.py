@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing import transactions as tx
 from medialab.billing.cache import BalanceCache, Step
+from medialab.billing.charge_rule import orm
+from medialab.billing.charge_rule.as_cached import OperationExists, charge_as_cached
 from medialab.billing.cache_sync import REDIS_DOWN, CacheSync
 from medialab.billing.instruments import counted_charge, counted_credit, counted_refund
 from medialab.billing.results import (
@@ -59,28 +61,38 @@ class BillingService(CacheSync):
         The same operation_id twice charges once and answers the first charge again.
         """
         kind = known_type(operation_type)
-        price = self.prices.price_of(kind)
         operation_id = operation_id or uuid.uuid4().hex
         if self.cache is None:
             return await self._sql_charge(user_id, kind, operation_id, task_id)
-        try:
-            answer = await self._with_cache(user_id, lambda: self.cache.reserve(  # type: ignore[union-attr]
-                user_id, operation_id, price, self._settings.jobs.max_in_flight, kind.billable))
-        except REDIS_DOWN:
-            log.warning("redis unreachable: charging %s on SQL alone", operation_id)
-            return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
-        if answer.status == "busy":
-            return TooManyInFlight(user_id, int(answer.values[2]), self._settings.jobs.max_in_flight)
-        if answer.status == "insufficient":
-            return await self._confirm_refusal(user_id, kind, operation_id, task_id, int(answer.values[0]))
-        if answer.status == "replayed":
-            return await self._sql_charge(user_id, kind, operation_id, task_id)
-        free = answer.values[0] == "free"
-        step = Step.reservation(user_id, operation_id, free, price)
+        while True:
+            try:
+                answer = await self._with_cache(user_id, lambda: self.cache.reserve(  # type: ignore[union-attr]
+                    user_id, operation_id, self.prices.price_of(kind), self._settings.jobs.max_in_flight,
+                    kind.billable))
+            except REDIS_DOWN:
+                log.warning("redis unreachable: charging %s on SQL alone", operation_id)
+                return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
+            if answer.status == "busy":
+                return TooManyInFlight(user_id, int(answer.values[2]), self._settings.jobs.max_in_flight)
+            if answer.status == "replayed":
+                return await self._sql_charge(user_id, kind, operation_id, task_id)
+            if answer.status != "insufficient":
+                return await self._charge_reserved(user_id, kind, operation_id, task_id, answer.values[0] == "free")
+            refusal = await self._confirm_refusal(user_id, kind, operation_id, task_id, int(answer.values[0]))
+            if refusal is not None:
+                return refusal
+            # The cache lagged behind SQL and has been rebuilt from it: reserve again.
+
+    async def _charge_reserved(
+        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
+    ) -> ChargeResult:
+        """Redis reserved a free operation or the price: SQL commits the charge (and has the last
+        word), then the reservation is confirmed, or undone when SQL failed or decided otherwise."""
+        step = Step.reservation(user_id, operation_id, free, self.prices.price_of(kind))
         try:
             result, version = await self._undo_if_failed(step, user_id, self._charge_in_sql(
                 user_id, kind, operation_id, task_id, free))
-        except tx.OperationExists:
+        except OperationExists:
             # Charged before, its Redis marker gone: the undo also dropped its in-flight slot.
             await self._resync_soon(user_id)
             return await self._sql_charge(user_id, kind, operation_id, task_id)
@@ -89,7 +101,7 @@ class BillingService(CacheSync):
             await self._confirm(user_id, step, version)
         else:
             # SQL decided otherwise (the cache was stale): SQL's answer stands, the cache follows.
-            await self._best_effort(self.cache.undo(user_id, step), operation_id)
+            await self._best_effort(self.cache.undo(user_id, step), operation_id)  # type: ignore[union-attr]
             await self._resync_soon(user_id)
         return result
 
@@ -103,14 +115,14 @@ class BillingService(CacheSync):
         # SQL disagrees with the cache (and changed nothing), or an unbilled type (no money
         # moves, so no fast path to take): the full charge decides.
         async with self._sessions.begin() as session:
-            return await tx.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
+            return await orm.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
 
     async def _charge_as_cached(
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
     ) -> tuple[ChargeResult, int] | None:
         price = self.prices.price_of(kind)
         try:
-            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
+            return await charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
@@ -118,17 +130,17 @@ class BillingService(CacheSync):
             # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
             # Had the lost call committed, this one answers OperationExists: charged once.
             log.warning("database connection lost while charging %s: trying again", operation_id)
-            return await tx.charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
+            return await charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:
             async with self._sessions.begin() as session:
-                result, _ = await tx.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
+                result, _ = await orm.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
                 return result
         except IntegrityError:
             # A concurrent call with the same operation id won the primary key.
             async with self._sessions() as session:
-                return await tx.replay(session, await tx.find_operation(session, operation_id))
+                return await orm.replay(session, await tx.find_operation(session, operation_id))
 
     async def _charge_past_the_cache(
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None,
@@ -143,9 +155,10 @@ class BillingService(CacheSync):
 
     async def _confirm_refusal(
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, cached_balance: int,
-    ) -> ChargeResult:
+    ) -> ChargeResult | None:
         """Redis says no money: SQL has the last word when the cache lags behind it (a top-up
-        that could not reach Redis). Reservations on their way to SQL are no lag: the money they
+        that could not reach Redis): then the cache is rebuilt from SQL and None answered, for
+        the caller to reserve again. Reservations on their way to SQL are no lag: the money they
         hold is spoken for, so SQL's numbers count them as taken before deciding (without this,
         every refusal under a user's concurrent charges reloaded the cache and charged again)."""
         async with self._sessions() as session:
@@ -169,7 +182,7 @@ class BillingService(CacheSync):
             except REDIS_DOWN:
                 log.warning("redis unreachable: charging %s on SQL alone", operation_id)
                 return await self._charge_past_the_cache(user_id, kind, operation_id, task_id)
-            return await self.charge_operation(user_id, kind, task_id, operation_id)
+            return None
         return InsufficientFunds(user_id, min(balance, cached_balance), price)
 
     @counted_refund

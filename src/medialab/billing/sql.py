@@ -15,7 +15,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from medialab.db.models import Balance, LedgerEntry, Operation, User
@@ -147,21 +147,3 @@ async def append_entry(
 async def key_in_ledger(executor: Executor, idempotency_key: str) -> bool:
     return (await executor.execute(_KEY_IN_LEDGER, {"p_key": idempotency_key})).first() is not None
 
-
-_CHARGE_AS_CACHED_CALL = text(
-    "SELECT outcome, version, free_left, balance FROM medialab_charge_as_cached("
-    ":p_user_id, :p_operation_id, :p_type, :p_price, :p_task_id, :p_paid_with_free, :p_status, "
-    ":p_ledger_kind, :p_ledger_key)"
-)
-
-
-async def charge_as_cached_call(
-    executor: Executor, *, user_id: int, operation_id: str, kind: str, price: int, task_id: str | None,
-    paid_with_free: bool, status: str, ledger_kind: str, ledger_key: str,
-) -> tuple[str, int, int, int]:
-    """PostgreSQL's function of migration 0005: (outcome, version, free left, balance)."""
-    params = {"p_user_id": user_id, "p_operation_id": operation_id, "p_type": kind, "p_price": price,
-              "p_task_id": task_id, "p_paid_with_free": paid_with_free, "p_status": status,
-              "p_ledger_kind": ledger_kind, "p_ledger_key": ledger_key}
-    row = (await executor.execute(_CHARGE_AS_CACHED_CALL, params)).one()
-    return row[0], row[1], row[2], row[3]

@@ -1,4 +1,5 @@
-"""The SQL transactions of billing, each run inside the caller's `session.begin()`.
+"""The SQL transactions of billing, each run inside the caller's `session.begin()`; the charge's
+are charge_rule/'s.
 
 Each change first bumps `users.version`: that UPDATE takes the user's row lock, so a user's
 changes commit one at a time in version order, and the version tells the Redis cache which
@@ -8,24 +9,14 @@ admitted the operation.
 
 from __future__ import annotations
 
-import sqlite3
-
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from medialab.billing import sql, sqlite_charge
-from medialab.billing.results import (
-    Charged,
-    ChargeResult,
-    CreditResult,
-    InsufficientFunds,
-    RefundResult,
-    UnknownOperation,
-    UnknownUser,
-)
+from medialab.billing import sql
+from medialab.billing.results import CreditResult, RefundResult, UnknownOperation, UnknownUser
 from medialab.db.models import Balance, KeptResult, Operation, User
-from medialab.domain.ledger import LedgerKind, charge_key, refund_key
+from medialab.domain.idempotency_keys import refund_key
+from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import JobState, OperationStatus, OperationType
 
 IN_FLIGHT_STATES = (JobState.QUEUED.value, JobState.RUNNING.value)
@@ -36,10 +27,6 @@ class DuplicateKey(Exception):
     """The idempotency key is in the ledger already; raised to roll the transaction back."""
 
 
-class OperationExists(Exception):
-    """The operation id was charged before; raised to roll the transaction back."""
-
-
 async def bump_version(session: AsyncSession, user_id: int) -> int:
     result = await session.execute(
         update(User).where(User.id == user_id).values(version=User.version + 1).returning(User.version)
@@ -48,89 +35,6 @@ async def bump_version(session: AsyncSession, user_id: int) -> int:
     if version is None:
         raise UnknownUser(f"no user with id {user_id}")
     return version
-
-
-async def charge(
-    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, price: int,
-    task_id: str | None,
-) -> tuple[ChargeResult, int]:
-    version = await bump_version(session, user_id)
-    existing = await session.get(Operation, operation_id)
-    if existing is not None:
-        return await replay(session, existing), version
-    if not kind.billable:
-        return await _admit_unbilled(session, user_id, kind, operation_id, task_id), version
-    free_left = await sql.take_free_operation(session, user_id)
-    if free_left is not None:
-        session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
-                              status=OperationStatus.FREE.value, task_id=task_id))
-        await session.flush()
-        balance = await sql.current_balance(session, user_id)
-        return Charged(operation_id, user_id, kind.value, True, 0, balance, free_left), version
-    balance = await sql.move_balance(session, user_id, -price, floor=0)
-    if balance is None:
-        return InsufficientFunds(user_id, await sql.current_balance(session, user_id), price), version
-    session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=price,
-                          status=OperationStatus.CHARGED.value, task_id=task_id))
-    await session.flush()
-    await sql.append_entry(session, user_id=user_id, kind=LedgerKind.CHARGE, amount=-price,
-                           balance_after=balance, idempotency_key=charge_key(operation_id),
-                           operation_id=operation_id)
-    return Charged(operation_id, user_id, kind.value, False, price, balance, 0), version
-
-
-async def _admit_unbilled(
-    session: AsyncSession, user_id: int, kind: OperationType, operation_id: str, task_id: str | None,
-) -> Charged:
-    """An unbilled type (add_text): an operation at price 0 that moves no money and no free
-    operation, so its job holds an in-flight slot, settled or ended like any other."""
-    session.add(Operation(id=operation_id, user_id=user_id, type=kind.value, price=0,
-                          status=OperationStatus.CHARGED.value, task_id=task_id))
-    await session.flush()
-    user = await session.get(User, user_id)
-    assert user is not None
-    balance = await sql.current_balance(session, user_id)
-    return Charged(operation_id, user_id, kind.value, False, 0, balance, user.free_operations_left)
-
-
-async def charge_as_cached(
-    engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
-    task_id: str | None, paid_with_free: bool,
-) -> tuple[ChargeResult, int] | None:
-    """The charge the Redis cache admitted, atomic on its own and in one round trip: on
-    PostgreSQL a function call (migration 0005), on SQLite one call into the database's thread
-    (billing/sqlite_charge.py). None when SQL disagrees with the cache about free operations
-    and changed nothing (the caller then runs `charge`); OperationExists when the operation id
-    was charged before (and nothing changed)."""
-    status = OperationStatus.FREE if paid_with_free else OperationStatus.CHARGED
-    arguments = {"user_id": user_id, "operation_id": operation_id, "kind": kind.value, "price": price,
-                 "task_id": task_id, "paid_with_free": paid_with_free, "status": status.value,
-                 "ledger_kind": LedgerKind.CHARGE.value, "ledger_key": charge_key(operation_id)}
-    try:
-        if engine.dialect.name == "postgresql":
-            async with engine.connect() as conn:
-                # One statement: no BEGIN and COMMIT round trips around it.
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                outcome, version, free_left, balance = await sql.charge_as_cached_call(conn, **arguments)
-        else:
-            outcome, version, free_left, balance = await sqlite_charge.charge(engine, **arguments)
-    except (IntegrityError, sqlite3.IntegrityError):
-        raise OperationExists(operation_id) from None
-    if outcome == "disagrees":
-        return None
-    if outcome == "insufficient":
-        return InsufficientFunds(user_id, balance, price), version
-    taken = 0 if paid_with_free else price
-    return Charged(operation_id, user_id, kind.value, paid_with_free, taken, balance, free_left), version
-
-
-async def replay(session: AsyncSession, op: Operation) -> Charged:
-    user = await session.get(User, op.user_id)
-    assert user is not None
-    balance = await sql.current_balance(session, op.user_id)
-    in_flight = op.status in HOLDING_STATUSES and op.job_state in IN_FLIGHT_STATES
-    return Charged(op.id, op.user_id, op.type, op.price == 0, op.price, balance,
-                   user.free_operations_left, replayed=True, in_flight=in_flight)
 
 
 async def find_operation(session: AsyncSession, operation_id: str, lock: bool = False) -> Operation:

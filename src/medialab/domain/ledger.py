@@ -1,4 +1,4 @@
-"""The ledger's vocabulary: kinds of entries, their signs, and how idempotency keys are built."""
+"""The ledger's vocabulary: kinds of entries and their signs (its keys: idempotency_keys.py)."""
 
 from __future__ import annotations
 
@@ -39,24 +39,3 @@ def sign_ok(kind: LedgerKind, amount: int) -> bool:
         return amount < 0
     return True
 
-
-def charge_key(operation_id: str) -> str:
-    return f"charge:{operation_id}"
-
-
-def refund_key(operation_id: str) -> str:
-    return f"refund:{operation_id}"
-
-
-def promo_key(code: str, user_id: int) -> str:
-    """Once per code and user: a second redemption of the same code meets this key."""
-    return f"promo:{code}:{user_id}"
-
-
-def referral_key(referred_user_id: int) -> str:
-    """Once per referred user: a referrer is paid for a user once, whatever that user pays later."""
-    return f"referral:{referred_user_id}"
-
-
-def clawback_key(referred_user_id: int) -> str:
-    return f"clawback:referral:{referred_user_id}"

@@ -22,7 +22,8 @@ from medialab.billing.results import CreditResult
 from medialab.billing.service import BillingService
 from medialab.bot.notifier import Notifier
 from medialab.db.models import LedgerEntry, Payment, Referral
-from medialab.domain.ledger import LedgerKind, clawback_key, referral_key
+from medialab.domain.idempotency_keys import clawback_key, referral_key
+from medialab.domain.ledger import LedgerKind
 from medialab.payments import store
 from medialab.settings import Settings
 

@@ -28,7 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.sql import insert_ignoring_conflicts
 from medialab.db.models import LedgerEntry, Payment, SweepMark, as_utc
-from medialab.payments.settlement import Outcome, Settlement, Undecided, chargeback_key
+from medialab.domain.idempotency_keys import yookassa_chargeback_key
+from medialab.payments.settlement import Outcome, Settlement, Undecided
 from medialab.payments.store import PROVIDER
 from medialab.payments.yookassa_api import Refund, YooKassaFailure
 from medialab.payments.yookassa_client import YooKassaClient
@@ -67,7 +68,7 @@ async def sweep_refunds(
     newest, held = mark, None
     try:
         async for page in client.refund_pages(created_at_gte=report.since):
-            applied = await _in_ledger(sessions, [chargeback_key(refund.id) for refund in page])
+            applied = await _in_ledger(sessions, [yookassa_chargeback_key(refund.id) for refund in page])
             for refund in page:
                 report.checked += 1
                 outcome = await _apply(settlement, refund, applied, report)
@@ -95,7 +96,7 @@ async def _apply(
     settlement: Settlement, refund: Refund, applied: set[str], report: RefundSweep
 ) -> Outcome | None:
     """What became of one listed refund; None when it could not be applied now."""
-    if chargeback_key(refund.id) in applied:
+    if yookassa_chargeback_key(refund.id) in applied:
         return Outcome.DONE_BEFORE
     if refund.status == "canceled":
         return Outcome.CANCELED

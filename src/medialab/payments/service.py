@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
 from medialab.bot.notifier import Notifier
+from medialab.domain.idempotency_keys import yookassa_payment_key
 from medialab.domain.ledger import PaymentStatus
 from medialab.domain.money import rubles
 from medialab.payments import store
@@ -94,7 +95,7 @@ class PaymentService:
         client, _ = self._configured()
         user = await self._billing.get_or_create_user(telegram_id)
         currency = self._settings.yookassa.currency
-        key = f"topup-{request_id}" if request_id else None
+        key = yookassa_payment_key(request_id) if request_id else None
         try:
             payment_id, key, made = await self._attempt(user.user_id, kopecks, currency, key)
         except IntegrityError:  # the same request, handled at this moment elsewhere

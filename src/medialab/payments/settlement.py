@@ -22,6 +22,12 @@ from medialab.billing.results import CreditResult
 from medialab.billing.service import BillingService
 from medialab.bot.notifier import Notifier
 from medialab.db.models import Payment as PaymentRow
+from medialab.domain.idempotency_keys import (
+    yookassa_cancel_key,
+    yookassa_capture_key,
+    yookassa_chargeback_key,
+    yookassa_topup_key,
+)
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.metrics import TOPUPS
 from medialab.payments import store
@@ -66,10 +72,6 @@ def _counted(outcome: Outcome) -> Outcome:
 
 class Undecided(Exception):
     """The API could not be asked (or YooKassa is not configured): try again later."""
-
-
-def chargeback_key(refund_id: str) -> str:
-    return f"chargeback:{refund_id}"
 
 
 class Settlement:
@@ -150,7 +152,7 @@ class Settlement:
             await self._keep(row, payment)
             if payment.status == PaymentStatus.WAITING_FOR_CAPTURE:
                 # Authorized money that is not what we asked for goes back to the payer.
-                canceled = await self._ask(lambda client: client.cancel_payment(payment.id, f"cancel-{payment.id}"))
+                canceled = await self._ask(lambda client: client.cancel_payment(payment.id, yookassa_cancel_key(payment.id)))
                 if canceled is not None:
                     await self._close(row, canceled)
             return self._reject(row, problem)
@@ -171,14 +173,14 @@ class Settlement:
 
     async def _capture(self, payment: Payment) -> Payment:
         """Takes the money the payer authorized; the same key makes a repeat harmless."""
-        captured = await self._ask(lambda client: client.capture_payment(payment.id, f"capture-{payment.id}"))
+        captured = await self._ask(lambda client: client.capture_payment(payment.id, yookassa_capture_key(payment.id)))
         if captured is None or captured.status == PaymentStatus.WAITING_FOR_CAPTURE:
             raise Undecided(f"YooKassa payment {payment.id} could not be captured yet")
         return captured
 
     async def _credit(self, row: PaymentRow, payment: Payment, taken_off: set[str]) -> Outcome:
         result = await self._billing.add_balance(
-            row.user_id, row.amount, payment.id, LedgerKind.TOPUP, payment_id=row.id,
+            row.user_id, row.amount, yookassa_topup_key(payment.id), LedgerKind.TOPUP, payment_id=row.id,
             actor="yookassa", reason=f"YooKassa payment {payment.id}",
         )
         await self._move(row, PaymentStatus.SUCCEEDED, payment)
@@ -221,7 +223,7 @@ class Settlement:
             self._reject(row, f"refund {refund.id} of {refund.amount} exceeds the payment")
             return None
         result = await self._billing.add_balance(
-            row.user_id, -refund.amount_kopecks, chargeback_key(refund.id), LedgerKind.CHARGEBACK,
+            row.user_id, -refund.amount_kopecks, yookassa_chargeback_key(refund.id), LedgerKind.CHARGEBACK,
             payment_id=row.id, actor="yookassa", reason=f"YooKassa refund {refund.id}",
         )
         if payment.refunded_kopecks >= row.amount:

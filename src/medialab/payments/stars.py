@@ -9,10 +9,8 @@ moves once.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-import uuid
 from enum import StrEnum
 
 import msgspec
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
 from medialab.db.models import Payment
+from medialab.domain.idempotency_keys import stars_invoice_key, stars_topup_key
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.payments import store
 from medialab.payments.referral_bonus import ReferralBonus
@@ -34,24 +33,6 @@ PROVIDER = "telegram_stars"
 CURRENCY = "XTR"
 ACTOR = "telegram_stars"
 _PAYLOAD = re.compile(r"^stars:(\d{1,18})$")
-# ledger_entries.idempotency_key holds 128 characters; Telegram documents no limit for charge ids.
-_KEY_LENGTH = 128
-
-
-def credit_key(charge_id: str) -> str:
-    """The ledger key of a Stars top-up: the charge id itself (a digest if it is too long)."""
-    return charge_id if len(charge_id) <= _KEY_LENGTH else "stars-sha256:" + _digest(charge_id)
-
-
-def refund_key(charge_id: str) -> str:
-    key = f"stars-refund:{charge_id}"
-    return key if len(key) <= _KEY_LENGTH else "stars-refund-sha256:" + _digest(charge_id)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def invoice_payload(payment_id: int) -> str:
     return f"stars:{payment_id}"
 
@@ -104,7 +85,7 @@ class StarsPayments:
         if not self.offers(stars):
             raise ValueError(f"{stars} Stars is not one of the packages {self._settings.stars.packages}")
         user = await self._billing.get_or_create_user(telegram_id)
-        key = f"stars-{request_id or uuid.uuid4().hex}"
+        key = stars_invoice_key(request_id)
         try:
             payment = await self._invoice_row(user.user_id, stars, key)
         except IntegrityError:  # the same request, handled at this moment elsewhere
@@ -161,7 +142,7 @@ class StarsPayments:
                                  claimed_by)
             return Paid(Verdict.CLOSED)
         result = await self._billing.add_balance(
-            row.user_id, row.amount, credit_key(charge_id), LedgerKind.TOPUP, payment_id=row.id,
+            row.user_id, row.amount, stars_topup_key(charge_id), LedgerKind.TOPUP, payment_id=row.id,
             actor=ACTOR, reason=f"Telegram Stars payment of {row.stars} XTR",
         )
         if result.credited:

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry, Payment, User
+from medialab.domain.idempotency_keys import stars_refund_key, stars_topup_key
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.payments.referral_bonus import take_back_bonus
-from medialab.payments.stars import PROVIDER, credit_key, refund_key
+from medialab.payments.stars import PROVIDER
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("medialab.security")
@@ -126,7 +127,7 @@ async def take_back_refunded(sessions: async_sessionmaker[AsyncSession], billing
 async def _take_back(sessions: async_sessionmaker[AsyncSession], billing: BillingService, credit: _Credit,
                      charge_id: str, actor: str) -> StarsRefund:
     result = await billing.add_balance(
-        credit.user_id, -credit.amount, refund_key(charge_id), LedgerKind.CHARGEBACK, payment_id=credit.payment_id,
+        credit.user_id, -credit.amount, stars_refund_key(charge_id), LedgerKind.CHARGEBACK, payment_id=credit.payment_id,
         actor=actor, reason=f"Telegram Stars refund of charge {charge_id}",
     )
     if credit.payment_id is not None:
@@ -145,7 +146,7 @@ async def _credit_of(sessions: async_sessionmaker[AsyncSession], charge_id: str)
                Payment.provider)
         .join(User, User.id == LedgerEntry.user_id)
         .outerjoin(Payment, Payment.id == LedgerEntry.payment_id)
-        .where(LedgerEntry.idempotency_key == credit_key(charge_id), LedgerEntry.kind == LedgerKind.TOPUP.value)
+        .where(LedgerEntry.idempotency_key == stars_topup_key(charge_id), LedgerEntry.kind == LedgerKind.TOPUP.value)
     )
     async with sessions() as session:
         row = (await session.execute(query)).one_or_none()

@@ -6,7 +6,6 @@ deliveries racing each other cannot move a status backwards (succeeded never bec
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from medialab.db.models import Payment, User
+from medialab.domain.idempotency_keys import yookassa_payment_key
 from medialab.domain.ledger import PaymentStatus
 
 PROVIDER = "yookassa"
@@ -61,7 +61,7 @@ async def new_attempt(
     session: AsyncSession, user_id: int, amount: int, currency: str, key: str | None = None
 ) -> Payment:
     payment = Payment(
-        provider=PROVIDER, idempotence_key=key or f"topup-{uuid.uuid4().hex}", user_id=user_id,
+        provider=PROVIDER, idempotence_key=key or yookassa_payment_key(), user_id=user_id,
         amount=amount, currency=currency, status=PaymentStatus.PENDING.value,
     )
     session.add(payment)

@@ -1,4 +1,5 @@
-"""SQLite: the charge the Redis cache admitted, as one synchronous call on a connection of its own.
+"""SQLite's implementation of the charge rule (see __init__.py) for a charge the Redis cache
+admitted: one synchronous call on a connection of its own.
 
 aiosqlite runs each statement in its connection's thread and hands the answer back to the
 event loop. A transaction of six (BEGIN IMMEDIATE, four statements, COMMIT) thus held SQLite's
@@ -14,7 +15,7 @@ charge goes to a thread of its own, whose connection waits for the lock on busy_
 event loop never does.
 
 The statements are billing/sql.py's, compiled once for SQLite; PostgreSQL runs the same four in
-one function call (migration 0005).
+one function call (medialab_charge_as_cached.0005.sql).
 """
 
 from __future__ import annotations
