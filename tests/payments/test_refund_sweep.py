@@ -14,7 +14,7 @@ from sqlalchemy import select
 from medialab.billing.audit import check_ledger
 from medialab.db.models import SweepMark, as_utc
 from medialab.domain.ledger import PaymentStatus
-from medialab.payments.refund_sweeper import OVERLAP
+from medialab.payments.refund_sweep import OVERLAP
 from medialab.payments.yookassa_api import api_timestamp, parse_api_timestamp
 
 from .conftest import Shop, create_topup, payment_rows

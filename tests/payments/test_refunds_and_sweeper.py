@@ -11,7 +11,7 @@ import pytest
 from medialab.billing.audit import check_ledger
 from medialab.billing.results import Charged
 from medialab.domain.ledger import PaymentStatus
-from medialab.jobs.payment_sweeper import sweep_payments
+from medialab.jobs.payment_sweep_cron import sweep_payments
 from medialab.payments.service import PaymentsUnavailable
 
 from .conftest import Shop, payment_rows

@@ -10,7 +10,7 @@ from medialab.domain.money import format_rub, format_signed_rub
 if TYPE_CHECKING:
     from medialab.admin.service import Account, Books, Grant
     from medialab.billing.results import RefundResult
-    from medialab.payments.sweeper import SweepReport
+    from medialab.payments.payment_sweep import PaymentSweepReport
     from medialab.payments.stars_refund import StarsRefund
 
 
@@ -113,7 +113,7 @@ def _outcomes(outcomes: dict[str, int]) -> str:
     return ", ".join(f"{count} {_SWEEP_OUTCOMES.get(name, name)}" for name, count in sorted(outcomes.items())) or "none"
 
 
-def sweep_lines(report: SweepReport) -> list[str]:
+def sweep_lines(report: PaymentSweepReport) -> list[str]:
     refunds = report.refunds
     since = f"since {_time(refunds.since)} UTC" if refunds.since else "(no YooKassa payment yet: none listed)"
     return [

@@ -80,14 +80,14 @@ async def _tell(services: Services, recipient: Recipient, refund: RefundResult) 
         log.warning("user %s not told of refund %s: %s", recipient.telegram_id, refund.operation_id, exc)
 
 
-class SweepReport(msgspec.Struct, frozen=True):
+class LostJobSweepReport(msgspec.Struct, frozen=True):
     compensated: int = 0
     finished: int = 0  # refunds of claimed operations that an earlier process left undone
     settled: int = 0  # delivered by a job that died before it settled
     errors: int = 0
 
 
-async def sweep_stuck_operations(services: Services, now: datetime | None = None) -> SweepReport:
+async def sweep_stuck_operations(services: Services, now: datetime | None = None) -> LostJobSweepReport:
     """Finishes what dead jobs left: operations stuck queued or running past `stuck_after` are
     compensated (or settled, when their image did reach the user), interrupted refunds done."""
     counts = {"compensated": 0, "finished": 0, "settled": 0, "errors": 0}
@@ -96,8 +96,8 @@ async def sweep_stuck_operations(services: Services, now: datetime | None = None
     cutoff = (now or job_state.utcnow()) - stuck_after(services.settings)
     for operation_id in await job_state.stuck_since(services.sessions, cutoff):
         await _sweep_one(counts, operation_id, _end_lost_job(services, operation_id))
-    report = SweepReport(**counts)
-    if report != SweepReport():
+    report = LostJobSweepReport(**counts)
+    if report != LostJobSweepReport():
         log.warning("sweeper: %s", report)
     return report
 

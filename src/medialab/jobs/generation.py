@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 MAX_TRIES = 5
 
 
-class Outcome(StrEnum):
+class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     KEPT = "kept"  # the user blocked the bot (or the chat is gone): the result waits for them
     REFUSED = "refused"  # the same for add_text, which keeps nothing (it cost nothing)
@@ -89,11 +89,11 @@ async def _run_billed(services: Services, request: GenerationRequest, job_try: i
         reason = _final_reason(services.settings, failure, job_try, deadline)
         ended = "timed_out" if _seconds_until(deadline) <= 0 else "failed"
     else:
-        if outcome is Outcome.TAKEN:
+        if outcome is DeliveryOutcome.TAKEN:
             run.end("skipped")
             return "skipped"
         # Delivered, or kept for the user (settled as it was kept).
-        if outcome is Outcome.DELIVERED and not await services.billing.settle_operation(operation_id):
+        if outcome is DeliveryOutcome.DELIVERED and not await services.billing.settle_operation(operation_id):
             log.warning("operation %s was delivered after it had left flight", operation_id)
         await job_cache.forget_image(services.redis, operation_id)
         run.end(outcome.value)
@@ -127,7 +127,7 @@ async def _run_unbilled(services: Services, request: GenerationRequest, job_try:
 
 async def _attempt(
     services: Services, request: GenerationRequest, deadline: datetime, *, check_still_ours: bool
-) -> Outcome:
+) -> DeliveryOutcome:
     """One try under the deadline; every way it can fail comes out as a JobFailure."""
     timeout = _seconds_until(deadline)
     timed_out = JobFailure("stopped at the deadline", retryable=False)
@@ -149,10 +149,10 @@ async def _attempt(
 
 async def _make_and_deliver(
     services: Services, request: GenerationRequest, timeout: float, check_still_ours: bool
-) -> Outcome:
+) -> DeliveryOutcome:
     operation_id = request.operation_id
     if await job_cache.was_delivered(services.redis, operation_id):
-        return Outcome.DELIVERED  # an earlier run sent it and died before settling: not twice
+        return DeliveryOutcome.DELIVERED  # an earlier run sent it and died before settling: not twice
     image = await job_cache.kept_image(services.redis, operation_id)
     if image is None:
         image = await _make(services, request, timeout)
@@ -160,7 +160,7 @@ async def _make_and_deliver(
         await job_cache.keep_image(services.redis, operation_id, image, ttl)
     if check_still_ours and not await job_state.is_running(services.sessions, operation_id):
         log.info("operation %s was compensated meanwhile: its image is not sent", operation_id)
-        return Outcome.TAKEN
+        return DeliveryOutcome.TAKEN
     try:
         delivered = await services.notifier.result_ready(
             request.telegram_id, request.language, image.data, image.filename, image.width, image.height)
@@ -170,10 +170,10 @@ async def _make_and_deliver(
         raise JobFailure(f"Telegram refused the result: {exc.message}", retryable=False) from None
     if not delivered:
         if not check_still_ours:
-            return Outcome.REFUSED
-        return Outcome.KEPT if await kept_results.keep(services, request, image) else Outcome.TAKEN
+            return DeliveryOutcome.REFUSED
+        return DeliveryOutcome.KEPT if await kept_results.keep(services, request, image) else DeliveryOutcome.TAKEN
     await job_cache.mark_delivered(services.redis, operation_id)
-    return Outcome.DELIVERED
+    return DeliveryOutcome.DELIVERED
 
 
 async def _make(services: Services, request: GenerationRequest, timeout: float) -> ImageResult:

@@ -22,7 +22,7 @@ from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.kept_results import mark_all_waiting
 from medialab.jobs.metrics_server import start_metrics_server
-from medialab.jobs.payment_sweeper import SWEEP_PAYMENTS_CRON
+from medialab.jobs.payment_sweep_cron import SWEEP_PAYMENTS_CRON
 from medialab.db.redis import redis_client
 from medialab.services import Services
 from medialab.settings import Settings

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.db.models import PaymentNotification
-from medialab.payments.settlement import Outcome, Settlement, Undecided
+from medialab.payments.settlement import SettlementOutcome, Settlement, Undecided
 from medialab.payments.store import PROVIDER
 
 REFUND_SUCCEEDED = "refund.succeeded"
@@ -66,7 +66,7 @@ def read_notification(body: bytes) -> Notification:
 async def handle_notification(
     sessions: async_sessionmaker[AsyncSession], settlement: Settlement,
     notification: Notification, source_ip: str,
-) -> Outcome:
+) -> SettlementOutcome:
     """Keeps the notification, settles its object; Undecided when the API could not be asked."""
     async with sessions.begin() as session:
         kept = PaymentNotification(
@@ -95,11 +95,11 @@ async def _note(sessions: async_sessionmaker[AsyncSession], kept_id: int, outcom
         )
 
 
-async def _settle(settlement: Settlement, notification: Notification) -> Outcome:
+async def _settle(settlement: Settlement, notification: Notification) -> SettlementOutcome:
     if notification.event == REFUND_SUCCEEDED:
         return await settlement.settle_refund(notification.object_id)
     if notification.event in PAYMENT_EVENTS:
         # Whichever payment event it is, the API's status of the payment decides.
         return await settlement.settle_payment(notification.object_id)
-    return Outcome.IGNORED
+    return SettlementOutcome.IGNORED
 

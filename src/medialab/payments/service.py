@@ -23,11 +23,11 @@ from medialab.domain.ledger import PaymentStatus
 from medialab.domain.money import rubles
 from medialab.payments import store
 from medialab.payments.notifications import Notification, handle_notification
-from medialab.payments.refund_sweeper import sweep_refunds
+from medialab.payments.refund_sweep import sweep_refunds
 from medialab.payments.referral_bonus import ReferralBonus
-from medialab.payments.settlement import Outcome, Settlement
-from medialab.payments.sweeper import BATCH as SWEEP_BATCH
-from medialab.payments.sweeper import KEY_LIFETIME, SWEEP_AFTER, SweepReport, sweep_open_payments
+from medialab.payments.settlement import SettlementOutcome, Settlement
+from medialab.payments.payment_sweep import BATCH as SWEEP_BATCH
+from medialab.payments.payment_sweep import KEY_LIFETIME, SWEEP_AFTER, PaymentSweepReport, sweep_open_payments
 from medialab.payments.topup import topup_description, topup_metadata, topup_receipt
 from medialab.payments.yookassa_api import Payment as YooKassaPayment
 from medialab.payments.yookassa_api import YooKassaError, YooKassaUnavailable
@@ -192,14 +192,14 @@ class PaymentService:
             payment = await store.by_id(session, payment_id)
         return PaymentStatus(payment.status) if payment is not None else None
 
-    async def handle_notification(self, notification: Notification, source_ip: str) -> Outcome:
+    async def handle_notification(self, notification: Notification, source_ip: str) -> SettlementOutcome:
         """A webhook notification, kept and settled; raises Undecided when the API could not
         be asked (the webhook then answers 5xx so that YooKassa delivers it again)."""
         return await handle_notification(self._sessions, self.settlement, notification, source_ip)
 
     async def sweep(
         self, now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int | None = SWEEP_BATCH
-    ) -> SweepReport:
+    ) -> PaymentSweepReport:
         """The payment sweep (the worker's cron, and `medialab sweep` over every open payment):
         finishes creates that got no answer, settles payments still open `older_than` after
         they were made (lost notifications), then applies the refunds made in YooKassa since

@@ -45,7 +45,7 @@ NOTIFY_TIMEOUT_SECONDS = 10.0
 _NOT_FOUND = 404
 
 
-class Outcome(StrEnum):
+class SettlementOutcome(StrEnum):
     CREDITED = "credited"  # the top-up reached the balance now
     DEBITED = "debited"  # a refund was taken off the balance now
     DONE_BEFORE = "done_before"  # nothing left to do: an earlier delivery did it
@@ -58,13 +58,14 @@ class Outcome(StrEnum):
 
 # medialab_topups_total's label for each outcome of a settlement (IGNORED never comes from one).
 TOPUP_LABELS = {
-    Outcome.CREDITED: "credited", Outcome.DONE_BEFORE: "duplicate", Outcome.REJECTED: "mismatch",
-    Outcome.CANCELED: "canceled", Outcome.PENDING: "pending", Outcome.UNKNOWN: "unknown",
-    Outcome.DEBITED: "charged_back",
+    SettlementOutcome.CREDITED: "credited", SettlementOutcome.DONE_BEFORE: "duplicate",
+    SettlementOutcome.REJECTED: "mismatch", SettlementOutcome.CANCELED: "canceled",
+    SettlementOutcome.PENDING: "pending", SettlementOutcome.UNKNOWN: "unknown",
+    SettlementOutcome.DEBITED: "charged_back",
 }
 
 
-def _counted(outcome: Outcome) -> Outcome:
+def _counted(outcome: SettlementOutcome) -> SettlementOutcome:
     if outcome in TOPUP_LABELS:
         TOPUPS.labels(outcome=TOPUP_LABELS[outcome]).inc()
     return outcome
@@ -85,45 +86,45 @@ class Settlement:
         self._client = client
         self._referrals = referrals
 
-    async def settle_payment(self, provider_payment_id: str) -> Outcome:
+    async def settle_payment(self, provider_payment_id: str) -> SettlementOutcome:
         return _counted(await self._settle_payment(provider_payment_id))
 
-    async def settle_refund(self, refund_id: str) -> Outcome:
+    async def settle_refund(self, refund_id: str) -> SettlementOutcome:
         """Takes a succeeded refund off the balance once (it may go below zero)."""
         return _counted(await self._settle_refund(refund_id))
 
-    async def settle_listed_refund(self, refund: Refund) -> Outcome:
+    async def settle_listed_refund(self, refund: Refund) -> SettlementOutcome:
         """The same for a refund as YooKassa's list of refunds showed it (asked of the API
         already: it is not asked for again)."""
         return _counted(await self._apply_refund(refund))
 
-    async def _settle_payment(self, provider_payment_id: str) -> Outcome:
+    async def _settle_payment(self, provider_payment_id: str) -> SettlementOutcome:
         async with self._sessions() as session:
             row = await store.by_provider_id(session, provider_payment_id)
         if row is None:
             log.info("YooKassa payment %s is not one of ours: ignored", provider_payment_id)
-            return Outcome.UNKNOWN
+            return SettlementOutcome.UNKNOWN
         payment = await self._ask(lambda client: client.get_payment(provider_payment_id))
         if payment is None:
             return self._reject(row, "the API does not know the payment")
         return await self._settle(row, payment)
 
-    async def _settle_refund(self, refund_id: str) -> Outcome:
+    async def _settle_refund(self, refund_id: str) -> SettlementOutcome:
         refund = await self._ask(lambda client: client.get_refund(refund_id))
         if refund is None:
             log.info("refund %s is not known to the API: ignored", refund_id)
-            return Outcome.UNKNOWN
+            return SettlementOutcome.UNKNOWN
         return await self._apply_refund(refund)
 
-    async def _apply_refund(self, refund: Refund) -> Outcome:
+    async def _apply_refund(self, refund: Refund) -> SettlementOutcome:
         if refund.status != "succeeded":
             log.info("refund %s is %s, not succeeded: nothing to take back", refund.id, refund.status)
-            return Outcome.PENDING
+            return SettlementOutcome.PENDING
         async with self._sessions() as session:
             row = await store.by_provider_id(session, refund.payment_id)
         if row is None:
             log.info("refund %s is of payment %s, not ours: ignored", refund.id, refund.payment_id)
-            return Outcome.UNKNOWN
+            return SettlementOutcome.UNKNOWN
         payment = await self._ask(lambda client: client.get_payment(refund.payment_id))
         if payment is None:
             return self._reject(row, "the API does not know the refunded payment")
@@ -133,20 +134,21 @@ class Settlement:
         # never a refund of money that was not credited.
         taken_off: set[str] = set()
         settled = await self._settle(row, payment, taken_off)
-        if settled is Outcome.REJECTED:
+        if settled is SettlementOutcome.REJECTED:
             return settled
         debited = await self._debit(row, payment, refund)
         if debited is None:
-            return Outcome.REJECTED
-        return Outcome.DEBITED if debited.credited or debited.idempotency_key in taken_off else Outcome.DONE_BEFORE
+            return SettlementOutcome.REJECTED
+        taken_now = debited.credited or debited.idempotency_key in taken_off
+        return SettlementOutcome.DEBITED if taken_now else SettlementOutcome.DONE_BEFORE
 
-    async def _settle(self, row: PaymentRow, payment: Payment, taken_off: set[str] | None = None) -> Outcome:
+    async def _settle(self, row: PaymentRow, payment: Payment, taken_off: set[str] | None = None) -> SettlementOutcome:
         """`taken_off` collects the refunds taken off now, if the payment is credited net."""
         if payment.status == PaymentStatus.CANCELED:
             return await self._close(row, payment)
         if payment.status not in (PaymentStatus.WAITING_FOR_CAPTURE, PaymentStatus.SUCCEEDED):
             await self._keep(row, payment)
-            return Outcome.PENDING
+            return SettlementOutcome.PENDING
         problem = await self._mismatch(row, payment)
         if problem is not None:
             await self._keep(row, payment)
@@ -162,9 +164,9 @@ class Settlement:
                 return await self._close(row, payment)
         return await self._credit(row, payment, set() if taken_off is None else taken_off)
 
-    async def _close(self, row: PaymentRow, payment: Payment) -> Outcome:
+    async def _close(self, row: PaymentRow, payment: Payment) -> SettlementOutcome:
         moved = await self._move(row, PaymentStatus.CANCELED, payment)
-        return Outcome.CANCELED if moved else Outcome.DONE_BEFORE
+        return SettlementOutcome.CANCELED if moved else SettlementOutcome.DONE_BEFORE
 
     async def _keep(self, row: PaymentRow, payment: Payment) -> None:
         """Notes the API's answer; it moves updated_at too, so that the sweeper goes round."""
@@ -178,7 +180,7 @@ class Settlement:
             raise Undecided(f"YooKassa payment {payment.id} could not be captured yet")
         return captured
 
-    async def _credit(self, row: PaymentRow, payment: Payment, taken_off: set[str]) -> Outcome:
+    async def _credit(self, row: PaymentRow, payment: Payment, taken_off: set[str]) -> SettlementOutcome:
         result = await self._billing.add_balance(
             row.user_id, row.amount, yookassa_topup_key(payment.id), LedgerKind.TOPUP, payment_id=row.id,
             actor="yookassa", reason=f"YooKassa payment {payment.id}",
@@ -187,14 +189,14 @@ class Settlement:
         if self._referrals is not None:  # on every notice: a bonus a crash left unpaid is paid now
             await self._referrals.topup_succeeded(row.id)
         if not result.credited:
-            return Outcome.DONE_BEFORE
+            return SettlementOutcome.DONE_BEFORE
         log.info("payment %s credited: %s kopecks to user %s", row.id, row.amount, row.user_id)
         debits = await self._take_off_refunds(row, payment)
         taken_off.update(debit.idempotency_key for debit in debits)
         credited = row.amount + sum(debit.amount for debit in debits)
         if credited > 0:
             await self._tell_user(row, credited, debits[-1].balance if debits else result.balance)
-        return Outcome.CREDITED
+        return SettlementOutcome.CREDITED
 
     async def _take_off_refunds(self, row: PaymentRow, payment: Payment) -> list[CreditResult]:
         """A payment refunded before it was credited is credited net: its refunds are taken off
@@ -238,13 +240,13 @@ class Settlement:
             telegram_id, _ = await store.owner(session, row.user_id)
         return mismatch(payment, row.amount, row.currency, telegram_id, row.id)
 
-    def _reject(self, row: PaymentRow, problem: str) -> Outcome:
+    def _reject(self, row: PaymentRow, problem: str) -> SettlementOutcome:
         security_log.warning(
             "security: YooKassa payment %s does not match payment %s (%s kopecks %s, user %s): "
             "%s; nothing credited", row.provider_payment_id, row.id, row.amount, row.currency,
             row.user_id, problem,
         )
-        return Outcome.REJECTED
+        return SettlementOutcome.REJECTED
 
     async def _move(self, row: PaymentRow, status: PaymentStatus, payment: Payment) -> bool:
         async with self._sessions.begin() as session:

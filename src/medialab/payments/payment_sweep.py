@@ -1,4 +1,4 @@
-"""The sweeper: settles payments whose notification never came (or never got through).
+"""The payment sweep: settles payments whose notification never came (or never got through).
 
 YooKassa gives up on a notification after 24 hours of failed deliveries, and a webhook can be
 misconfigured for longer. Every payment still open 15 minutes after it was made is asked about
@@ -16,7 +16,7 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.payments import store
-from medialab.payments.refund_sweeper import RefundSweep
+from medialab.payments.refund_sweep import RefundSweepReport
 from medialab.payments.settlement import Settlement, Undecided
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ KEY_LIFETIME = timedelta(hours=24)
 BATCH = 100
 
 
-class SweepReport(msgspec.Struct):
+class PaymentSweepReport(msgspec.Struct):
     checked: int = 0
     # How many payments ended in each settlement outcome ("credited", "pending", ...).
     outcomes: dict[str, int] = msgspec.field(default_factory=dict)
@@ -39,7 +39,7 @@ class SweepReport(msgspec.Struct):
     # Payments whose settlement failed unexpectedly (logged with the cause); the pass went on.
     failed: int = 0
     # Refunds made in YooKassa since the last pass, applied once each.
-    refunds: RefundSweep = msgspec.field(default_factory=RefundSweep)
+    refunds: RefundSweepReport = msgspec.field(default_factory=RefundSweepReport)
 
     @property
     def trouble(self) -> int:
@@ -50,12 +50,12 @@ class SweepReport(msgspec.Struct):
 async def sweep_open_payments(
     sessions: async_sessionmaker[AsyncSession], settlement: Settlement,
     now: datetime | None = None, older_than: timedelta = SWEEP_AFTER, batch: int | None = BATCH,
-) -> SweepReport:
+) -> PaymentSweepReport:
     """Settles payments still open `older_than` after they were made, `batch` at most (None:
     all of them)."""
     now = now or datetime.now(UTC)
     before = now - older_than
-    report = SweepReport()
+    report = PaymentSweepReport()
     async with sessions.begin() as session:
         report.closed_unanswered = await store.close_unanswered(session, now - KEY_LIFETIME)
     async with sessions() as session:

@@ -1,4 +1,4 @@
-"""The refund sweeper: takes back refunds whose refund.succeeded never got through.
+"""The refund sweep: takes back refunds whose refund.succeeded never got through.
 
 A refund made in YooKassa's dashboard reaches us only as a notification; YooKassa gives up after
 24 hours, and a webhook behind a proxy missing from YOOKASSA_TRUSTED_PROXIES refuses every one.
@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from medialab.billing.sql import insert_ignoring_conflicts
 from medialab.db.models import LedgerEntry, Payment, SweepMark, as_utc
 from medialab.domain.idempotency_keys import yookassa_chargeback_key
-from medialab.payments.settlement import Outcome, Settlement, Undecided
+from medialab.payments.settlement import SettlementOutcome, Settlement, Undecided
 from medialab.payments.store import PROVIDER
 from medialab.payments.yookassa_api import Refund, YooKassaFailure
 from medialab.payments.yookassa_client import YooKassaClient
@@ -40,7 +40,7 @@ MARK = "yookassa_refunds"
 OVERLAP = timedelta(hours=1)
 
 
-class RefundSweep(msgspec.Struct):
+class RefundSweepReport(msgspec.Struct):
     # Where this pass's list began (None: nothing to list, no YooKassa payment of ours yet).
     since: datetime | None = None
     checked: int = 0
@@ -54,8 +54,8 @@ class RefundSweep(msgspec.Struct):
 
 async def sweep_refunds(
     sessions: async_sessionmaker[AsyncSession], settlement: Settlement, client: YooKassaClient | None
-) -> RefundSweep:
-    report = RefundSweep()
+) -> RefundSweepReport:
+    report = RefundSweepReport()
     if client is None:
         return report  # YooKassa is not configured: there is no list to read
     async with sessions() as session:
@@ -77,7 +77,7 @@ async def sweep_refunds(
                 created = refund.created
                 if created is not None:
                     newest = max(newest or created, created)
-                    if outcome in (None, Outcome.PENDING):  # to be listed again next pass
+                    if outcome in (None, SettlementOutcome.PENDING):  # to be listed again next pass
                         held = min(held or created, created)
     except YooKassaFailure as exc:
         # Newest first: what was not listed is older than all that was, so the mark stays.
@@ -93,13 +93,13 @@ async def sweep_refunds(
 
 
 async def _apply(
-    settlement: Settlement, refund: Refund, applied: set[str], report: RefundSweep
-) -> Outcome | None:
+    settlement: Settlement, refund: Refund, applied: set[str], report: RefundSweepReport
+) -> SettlementOutcome | None:
     """What became of one listed refund; None when it could not be applied now."""
     if yookassa_chargeback_key(refund.id) in applied:
-        return Outcome.DONE_BEFORE
+        return SettlementOutcome.DONE_BEFORE
     if refund.status == "canceled":
-        return Outcome.CANCELED
+        return SettlementOutcome.CANCELED
     try:
         return await settlement.settle_listed_refund(refund)
     except Undecided as exc:
