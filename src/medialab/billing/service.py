@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing import transactions as tx
@@ -109,28 +109,14 @@ class BillingService(CacheSync):
         self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
     ) -> tuple[ChargeResult, int]:
         if kind.billable:
-            fast = await self._charge_as_cached(user_id, kind, operation_id, task_id, free)
+            fast = await charge_as_cached(
+                self._engine, user_id, kind, operation_id, self.prices.price_of(kind), task_id, free)
             if fast is not None:
                 return fast
         # SQL disagrees with the cache (and changed nothing), or an unbilled type (no money
         # moves, so no fast path to take): the full charge decides.
         async with self._sessions.begin() as session:
             return await orm.charge(session, user_id, kind, operation_id, self.prices.price_of(kind), task_id)
-
-    async def _charge_as_cached(
-        self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None, free: bool,
-    ) -> tuple[ChargeResult, int] | None:
-        price = self.prices.price_of(kind)
-        try:
-            return await charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
-        except DBAPIError as exc:
-            if not exc.connection_invalidated:
-                raise
-            # A pooled connection the server had dropped (restart, idle cut; there is no
-            # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
-            # Had the lost call committed, this one answers OperationExists: charged once.
-            log.warning("database connection lost while charging %s: trying again", operation_id)
-            return await charge_as_cached(self._engine, user_id, kind, operation_id, price, task_id, free)
 
     async def _sql_charge(self, user_id: int, kind: OperationType, operation_id: str, task_id: str | None) -> ChargeResult:
         try:

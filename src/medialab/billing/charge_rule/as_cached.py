@@ -4,10 +4,11 @@ function call (`medialab_charge_as_cached.0005.sql`), on SQLite one synchronous 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from medialab.billing.charge_rule import sqlite
@@ -15,6 +16,9 @@ from medialab.billing.results import Charged, ChargeResult, InsufficientFunds
 from medialab.domain.idempotency_keys import charge_key
 from medialab.domain.ledger import LedgerKind
 from medialab.domain.operations import OperationStatus, OperationType
+
+# The service's logger, as cache_sync.py's: what a charge logs reads as the service's.
+log = logging.getLogger("medialab.billing.service")
 
 
 class OperationExists(Exception):
@@ -29,6 +33,22 @@ async def charge_as_cached(
     when SQL disagrees with the cache about free operations and changed nothing (the caller then
     runs the ORM's `charge`); OperationExists when the operation id was charged before (and
     nothing changed)."""
+    try:
+        return await _charge_once(engine, user_id, kind, operation_id, price, task_id, paid_with_free)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # A pooled connection the server had dropped (restart, idle cut; there is no
+        # pre-ping): the pool has discarded it and its peers, so once more on a fresh one.
+        # Had the lost call committed, this one answers OperationExists: charged once.
+        log.warning("database connection lost while charging %s: trying again", operation_id)
+        return await _charge_once(engine, user_id, kind, operation_id, price, task_id, paid_with_free)
+
+
+async def _charge_once(
+    engine: AsyncEngine, user_id: int, kind: OperationType, operation_id: str, price: int,
+    task_id: str | None, paid_with_free: bool,
+) -> tuple[ChargeResult, int] | None:
     status = OperationStatus.FREE if paid_with_free else OperationStatus.CHARGED
     arguments = {"user_id": user_id, "operation_id": operation_id, "kind": kind.value, "price": price,
                  "task_id": task_id, "paid_with_free": paid_with_free, "status": status.value,
