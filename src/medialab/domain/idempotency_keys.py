@@ -19,8 +19,7 @@ import uuid
 LEDGER_KEY_LENGTH = 128
 
 
-# --- ledger entries ---------------------------------------------------------------------------
-
+# Ledger entries.
 def charge_key(operation_id: str) -> str:
     """A paid operation's charge: once per operation id."""
     return f"charge:{operation_id}"
@@ -78,8 +77,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-# --- payments and YooKassa requests -----------------------------------------------------------
-
+# Payments, and the requests to YooKassa.
 def yookassa_payment_key(request_id: str | None = None) -> str:
     """A YooKassa payment to create: named by the user's request (a button press, so Telegram
     delivering it again meets the same payment), or fresh for a request without a name."""

@@ -33,6 +33,8 @@ PROVIDER = "telegram_stars"
 CURRENCY = "XTR"
 ACTOR = "telegram_stars"
 _PAYLOAD = re.compile(r"^stars:(\d{1,18})$")
+
+
 def invoice_payload(payment_id: int) -> str:
     return f"stars:{payment_id}"
 
