@@ -190,7 +190,7 @@ async def play(database_url: str, steps: list[tuple[Any, ...]]) -> None:
     configured = Settings.from_env(
         {"DATABASE_URL": database_url, "FREE_OPERATIONS_COUNT": str(FREE), "OPERATION_PRICES": "generate=12,upscale=5"},
         env_file=None,
-    ).with_overrides(max_jobs_in_flight=10_000)  # nothing is settled here: every job stays in flight
+    ).with_overrides(jobs={"max_in_flight": 10_000})  # nothing is settled here: every job stays in flight
     sql_alone = BillingService(sessions, configured)
     cached = BillingService(sessions, configured, BalanceCache(redis))
     implementations = {
