@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from conftest import REDIS_TEST_URL
+from conftest import REDIS_TEST_URL, cache_behind_count
 from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
 from medialab.billing.charge_rule import orm
@@ -197,6 +197,7 @@ async def play(database_url: str, steps: list[tuple[Any, ...]]) -> None:
         "orm": OrmTransaction(sql_alone), "fast path": FastPath(sql_alone, engine),
         "service on SQL": Service(sql_alone), "service with Redis": Service(cached),
     }
+    behind_before = cache_behind_count()
     try:
         users = {name: (await sql_alone.get_or_create_user(next(telegram_ids))).user_id for name in implementations}
         model = Model(0)
@@ -231,6 +232,10 @@ async def play(database_url: str, steps: list[tuple[Any, ...]]) -> None:
         assert every["orm"] == every["fast path"] == every["service on SQL"]
         with_redis = every["service with Redis"]
         assert with_redis[:2] + with_redis[3:] == every["orm"][:2] + every["orm"][3:]
+        if cache_behind_count() > behind_before:
+            # Redis did not answer in time (a loaded machine): the product left those updates to
+            # the reconciler and counted them, so its repair runs first, as in production.
+            await reconcile(cached, repair=True, pending_grace=0)
         report = await reconcile(cached, repair=False, pending_grace=0)
         assert report.drifts == [] and report.users_busy == 0
     finally:
