@@ -136,11 +136,16 @@ def two_workers(database_url: str, tmp_path: Path, **env: str) -> Iterator[Serve
 
 
 @pytest.mark.slow
-def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
+def test_two_workers_serve_one_port_count_into_one_metrics_directory_and_stop_on_sigterm(
     database_url: str, tmp_path: Path
 ) -> None:
-    with two_workers(database_url, tmp_path) as served:
+    """One start of two workers (the expensive part) for what they do together: each answers
+    with its own app, /metrics on either reports the sum of both, both stop on SIGTERM."""
+    inherited = tmp_path / "inherited-metrics"  # another run's numbers, say: not to be read
+    inherited.mkdir()
+    with two_workers(database_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(inherited)) as served:
         workers = served.workers
+        first, second = sorted(workers)
         # Each worker built its own app (the factory runs in the worker, then it says so).
         assert pids(STARTED, served.log) == workers
 
@@ -149,28 +154,13 @@ def test_two_workers_serve_one_port_each_with_its_own_app_and_stop_on_sigterm(
             ready = served.alone(serving, lambda: httpx.get(f"{served.url}/ready", timeout=4))
             assert ready.status_code == 200, (serving, ready.text)
             assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
-        assert worker_processes(served.server.pid) == workers  # neither was replaced meanwhile
         assert httpx.get(f"{served.url}/health", timeout=4).json() == {"status": "ok"}
-        served.stop()
-    # Both workers shut their apps down and were reaped by the supervisor.
-    assert pids(FINISHED, served.log) == workers
-    assert messages(served.log).count("Application shutdown complete.") == 2
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-    written = served.written()
-    assert "Traceback" not in written and '"level": "ERROR"' not in written, written
 
-
-@pytest.mark.slow
-def test_metrics_on_either_worker_report_the_sum_of_both(database_url: str, tmp_path: Path) -> None:
-    inherited = tmp_path / "inherited-metrics"  # another run's numbers, say: not to be read
-    inherited.mkdir()
-    with two_workers(database_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(inherited)) as served:
-        first, second = sorted(served.workers)
-        shared = {environment_of(pid).get("PROMETHEUS_MULTIPROC_DIR") for pid in served.workers}
+        # One metrics directory for both, made fresh by the supervisor.
+        shared = {environment_of(pid).get("PROMETHEUS_MULTIPROC_DIR") for pid in workers}
         assert len(shared) == 1 and str(inherited) not in shared
         metrics_dir = Path(shared.pop() or "")
         assert metrics_dir.is_dir()
-
         # Refused requests, counted where they were answered: one by the first, two by the second.
         for serving, times in ((first, 1), (second, 2)):
             for _ in range(times):
@@ -181,10 +171,16 @@ def test_metrics_on_either_worker_report_the_sum_of_both(database_url: str, tmp_
             families = parse(scraped.text)
             assert value(families, "medialab_webhook_refusals_total", webhook="none", reason="not_found") == 3
             assert value(families, "medialab_charges_total", outcome="paid") == 0  # declared by both
+        assert worker_processes(served.server.pid) == workers  # neither was replaced meanwhile
         served.stop()
+    # Both workers shut their apps down and were reaped by the supervisor.
+    assert pids(FINISHED, served.log) == workers
+    assert messages(served.log).count("Application shutdown complete.") == 2
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     assert not metrics_dir.exists()  # the serve command cleans up after its workers
     assert list(inherited.iterdir()) == []
-    assert "Traceback" not in served.written()
+    written = served.written()
+    assert "Traceback" not in written and '"level": "ERROR"' not in written, written
 
 
 def environment_of(pid: int) -> dict[str, str]:

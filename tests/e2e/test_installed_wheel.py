@@ -10,6 +10,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -29,8 +31,13 @@ BOOKS_BALANCE = "books: every balance equals its ledger; no operation left unset
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ of a fresh venv holding the wheel and its dependencies (from the index pip is
-    configured with), made once per session: the install takes most of a minute."""
+    """The bin/ of a fresh venv holding the wheel and its dependencies, made once per session.
+
+    The dependencies come from the index pip is configured with when it answers (what a
+    deployment does: a dependency the wheel forgot to declare fails here). With no index (a
+    machine without network) they are this venv's own: the fresh venv sees its site-packages
+    through a .pth file, the wheel goes in with --no-deps, and `pip check` proves that what the
+    wheel declares is there in versions it accepts."""
     root = tmp_path_factory.mktemp("installed")
     # The build runs on a copy of what the wheel is made of, so that setuptools' build/ and
     # egg-info land there and not in the checkout.
@@ -38,16 +45,44 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(CHECKOUT / name, source / name)
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", str(source), "--no-deps", "-w", str(root / "dist")], check=True, timeout=300)
+    online = index_answers(root / "probe")
+    # Offline, the build-system's requirements are this venv's (dev dependencies), not the index's.
+    isolation = [] if online else ["--no-index", "--no-build-isolation"]
+    subprocess.run([*PIP, "wheel", str(source), "--no-deps", *isolation, "-w", str(root / "dist")],
+                   check=True, timeout=300)
     (wheel,) = (root / "dist").glob("medialab-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "python"), *pip[1:], "install", str(wheel)], check=True, timeout=600)
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import medialab; print(medialab.__file__)"],
+    python = str(venv / "bin" / "python")
+    if online:
+        subprocess.run([python, *PIP[1:], "install", str(wheel)], check=True, timeout=600)
+    else:
+        (Path(sitepackages(python)) / "reused-from-the-test-venv.pth").write_text(
+            "\n".join(dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))) + "\n")
+        subprocess.run([python, *PIP[1:], "install", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300)
+        checked = subprocess.run([python, *PIP[1:], "check"], capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    where = subprocess.run([python, "-c", "import medialab; print(medialab.__file__)"],
                            env=clean_environment(), cwd=root, capture_output=True, text=True, check=True, timeout=60)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout  # the installed copy, not the checkout
     return venv / "bin"
+
+
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+
+
+def index_answers(scratch: Path) -> bool:
+    """Whether pip's configured indexes serve the package's dependencies (each named one, not
+    theirs; one try each, no retries: without network pip would back off for seconds apiece)."""
+    requires = tomllib.loads((CHECKOUT / "pyproject.toml").read_text())["project"]["dependencies"]
+    probe = subprocess.run([*PIP, "download", "--no-deps", "--retries", "0", "--timeout", "10",
+                            "-d", str(scratch), *requires], capture_output=True, timeout=300)
+    return probe.returncode == 0
+
+
+def sitepackages(python: str) -> str:
+    return subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True, timeout=60).stdout.strip()
 
 
 def clean_environment(**values: str) -> dict[str, str]:
