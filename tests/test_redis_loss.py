@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from medialab.billing.results import Charged, InsufficientFunds
 from medialab.billing.service import BillingService
 from medialab.db.engine import create_engine
 from medialab.db.redis import redis_client
+from medialab.demo.stack import free_port
 from medialab.settings import Settings
 
 from conftest import cache_behind_count
@@ -82,12 +84,6 @@ async def test_flush_in_the_middle_of_concurrent_traffic(
     await assert_books_and_cache_agree(billing, sessions)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class RestartableRedis:
     """A Redis server of the test's own, on a fixed port, that can be killed and started again."""
 
@@ -107,7 +103,7 @@ class RestartableRedis:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.1).close()
                 return
             except OSError:
-                subprocess.run(["sleep", "0.02"], check=True)
+                time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 import medialab
 from conftest import REDIS_TEST_URL
+from medialab.demo.stack import free_port  # noqa: F401 - the tests of other commands take it from here
 from ops.scraped import parse, value
 
 SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]
@@ -35,12 +35,6 @@ def environment(**values: str) -> dict[str, str]:
     decided = ("DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY", "HOST", "PORT", "LOG_LEVEL")
     inherited = {k: v for k, v in os.environ.items() if k not in decided and not k.startswith("TELEGRAM_")}
     return inherited | {"PYTHONPATH": str(SOURCE_ROOT), "LOG_LEVEL": "INFO"} | values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def messages(log: Path) -> list[str]:
