@@ -33,30 +33,31 @@ BOOKS_BALANCE = "books: every balance equals its ledger; no operation left unset
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bin/ of a fresh venv holding the wheel and its dependencies, made once per session.
 
-    The dependencies come from the index pip is configured with when it answers (what a
-    deployment does: a dependency the wheel forgot to declare fails here). With no index (a
-    machine without network) they are this venv's own: the fresh venv sees its site-packages
-    through a .pth file, the wheel goes in with --no-deps, and `pip check` proves that what the
-    wheel declares is there in versions it accepts."""
+    The dependencies come from the index pip is configured with (what a deployment does: a
+    dependency the wheel forgot to declare fails here). When that install fails because no index
+    serves them (a machine without network) they are this venv's own instead: the fresh venv
+    sees its site-packages through a .pth file, the wheel goes in with --no-deps, and `pip check`
+    proves that what the wheel declares is there in versions it accepts."""
     root = tmp_path_factory.mktemp("installed")
     # The build runs on a copy of what the wheel is made of, so that setuptools' build/ and
-    # egg-info land there and not in the checkout.
+    # egg-info land there and not in the checkout; with this venv's setuptools (a dev
+    # dependency), so that it needs no index.
     source = root / "source"
     shutil.copytree(CHECKOUT / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(CHECKOUT / name, source / name)
-    online = index_answers(root / "probe")
-    # Offline, the build-system's requirements are this venv's (dev dependencies), not the index's.
-    isolation = [] if online else ["--no-index", "--no-build-isolation"]
-    subprocess.run([*PIP, "wheel", str(source), "--no-deps", *isolation, "-w", str(root / "dist")],
-                   check=True, timeout=300)
+    subprocess.run([*PIP, "wheel", str(source), "--no-deps", "--no-index", "--no-build-isolation",
+                    "-w", str(root / "dist")], check=True, timeout=300)
     (wheel,) = (root / "dist").glob("medialab-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")
-    if online:
-        subprocess.run([python, *PIP[1:], "install", str(wheel)], check=True, timeout=600)
-    else:
+    # One try per request: without network pip would back off for seconds on each package.
+    from_index = subprocess.run([python, *PIP[1:], "install", "--retries", "0", str(wheel)],
+                                capture_output=True, text=True, timeout=600)
+    if from_index.returncode != 0:
+        # A failure with an index that serves the dependencies is the wheel's: it fails the test.
+        assert not index_answers(root / "probe"), from_index.stdout + from_index.stderr
         (Path(sitepackages(python)) / "reused-from-the-test-venv.pth").write_text(
             "\n".join(dict.fromkeys(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))) + "\n")
         subprocess.run([python, *PIP[1:], "install", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300)
