@@ -17,7 +17,8 @@ from conftest import REDIS_TEST_URL
 from medialab.billing.cache import BalanceCache
 from medialab.db.redis_keys import user_keys
 from medialab.billing.service import BillingService
-from medialab.jobs.worker import WorkerSettings, reconcile_cache
+from medialab.jobs.worker import reconcile_cache
+from medialab.worker_app import WorkerSettings
 from medialab.settings import Settings
 
 

@@ -179,7 +179,8 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from arq.worker import run_worker
 
-    from medialab.jobs.worker import WorkerSettings, job_queue, redis_settings, worker_limits
+    from medialab.jobs.worker import job_queue, redis_settings, worker_limits
+    from medialab.worker_app import WorkerSettings
 
     try:
         connection = redis_settings(settings)

@@ -28,6 +28,7 @@ from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.services import Services
 from medialab.settings import Settings
 from medialab.web.app import create_app
+from medialab.web.state import AppState
 
 from conftest import REDIS_TEST_URL
 
@@ -82,8 +83,9 @@ class Running:
     settings: Settings
 
     @property
-    def services(self) -> Services:
-        return self.app.state.services
+    def services(self) -> AppState:
+        """The web process's clients, by the names its controllers know them."""
+        return self.app.state  # type: ignore[return-value]
 
     @property
     def webhook_url(self) -> str:

@@ -15,7 +15,7 @@ from medialab.db.models import KeptResult
 from medialab.db.redis_keys import KEPT_RESULTS_WAITING
 from medialab.jobs.generation import generate_image
 from medialab.jobs.kept_results import deliver_kept, is_waiting, mark_all_waiting
-from medialab.jobs.worker import WorkerSettings
+from medialab.worker_app import WorkerSettings
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 from ops.scraped import counted
@@ -89,7 +89,7 @@ async def test_updates_racing_in_two_web_processes_deliver_it_once(
 ) -> None:
     kept = await kept_while_blocked(app, telegram, Chat(telegram, USER))
     async with launch(register=False) as second:
-        sent = await asyncio.gather(*(deliver_kept(process.services, USER)
+        sent = await asyncio.gather(*(deliver_kept(process.services.jobs, USER)
                                       for process in (app, second, app, second, app, second)))
     assert sorted(sent) == [0, 0, 0, 0, 0, 1]
     assert photos_sent(telegram) == [kept.data]
@@ -119,7 +119,7 @@ async def test_a_hint_redis_lost_is_put_back_by_the_sweep(app: Running, telegram
     chat = Chat(telegram, USER)
     kept = await kept_while_blocked(app, telegram, chat)
     await app.services.redis.delete(KEPT_RESULTS_WAITING)  # Redis flushed: only SQL knows
-    assert await mark_all_waiting(app.services) == 1
+    assert await mark_all_waiting(app.services.jobs) == 1
 
     mark = telegram.checkpoint()
     await chat.say("/balance")
@@ -131,7 +131,7 @@ async def test_a_kept_result_an_operator_refunded_is_not_sent(app: Running, tele
     kept = await kept_while_blocked(app, telegram, Chat(telegram, USER))
     refund = await app.services.billing.refund_operation(kept.operation_id, reason="ticket 5", actor="test")
     assert refund.refunded and refund.free_operation
-    assert await deliver_kept(app.services, USER) == 0
+    assert await deliver_kept(app.services.jobs, USER) == 0
     assert photos_sent(telegram) == []
 
 

@@ -11,7 +11,7 @@ from aiogram import Bot
 from medialab.billing.results import RefundResult
 from medialab.bot.notifier import TelegramNotifier
 from medialab.sandbox.telegram import BotApiSandbox
-from medialab.services import create_bot
+from medialab.bot.client import create_bot
 from medialab.settings import Settings
 
 from .conftest import TOKEN

@@ -88,7 +88,7 @@ async def test_a_drift_the_workers_check_finds_is_on_the_dashboard(books: Books,
         await session.execute(update(Balance).where(Balance.user_id == 1).values(balance=1))
     storage = await Storage.open(settings.with_overrides(redis={"url": REDIS_TEST_URL}))
     try:
-        assert await check_books({"services": storage}) == {"drifts": 2}
+        assert await check_books({"sessions": storage.sessions}) == {"drifts": 2}
     finally:
         await storage.close()
     check = (await figures(books.sessions, Period.TODAY)).check

@@ -49,10 +49,10 @@ async def kill_the_worker_mid_job(system: System, services: Services, chat: Demo
     fal.set_mode("succeed")  # for the jobs to come; the hanging one is not asked again
     assert await system.restart_worker(signal.SIGKILL) == -signal.SIGKILL
     # Not yet old enough to count as lost; once it is, it is compensated exactly once.
-    assert await sweep_stuck_operations(services) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
     expect(await chat.wait("sendMessage", "возврат"), "бесплатную операцию")
 
 

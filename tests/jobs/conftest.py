@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 
 from conftest import REDIS_TEST_URL
 from medialab.jobs.providers.fal import FalProvider
-from medialab.jobs.worker import WorkerSettings, worker_limits
+from medialab.jobs.worker import worker_limits
+from medialab.worker_app import WorkerSettings
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox

@@ -26,12 +26,12 @@ async def test_an_operation_whose_job_never_ran_is_compensated_once_by_the_sweep
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
     request = await charged_request(services, telegram, USER)  # charged, but the queue lost its job
-    assert await sweep_stuck_operations(services) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
     assert (await operation(services, request.operation_id)).job_state == "queued"
 
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state) == ("refunded", "failed") and op.error.startswith("lost:")
     assert await entries(services, request.operation_id) == [("charge", -1000), ("refund", 1000)]
@@ -53,8 +53,8 @@ async def test_a_refund_interrupted_after_its_claim_is_finished_by_the_sweeper(
     assert await job_state.claim_failure(services.sessions, request.operation_id, "provider down")
     assert await account(services, USER) == (9000, 0)
 
-    assert await sweep_stuck_operations(services) == LostJobSweepReport(finished=1)
-    assert await sweep_stuck_operations(services) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport(finished=1)
+    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state) == ("refunded", "failed")
     assert await account(services, USER) == (10_000, 0)
@@ -67,7 +67,7 @@ async def test_many_compensations_of_one_operation_refund_it_once(
     services: Services, telegram: BotApiSandbox
 ) -> None:
     request = await charged_request(services, telegram, USER)
-    results = await asyncio.gather(*(compensate(services, request.operation_id, f"caller {n}")
+    results = await asyncio.gather(*(compensate(services.jobs, request.operation_id, f"caller {n}")
                                      for n in range(5)))
 
     [refund] = [result for result in results if result is not None]
@@ -83,11 +83,11 @@ async def test_a_settled_operation_cannot_be_compensated_nor_a_compensated_one_s
     delivered = await charged_request(services, telegram, USER)
     assert await job_state.start_attempt(services.sessions, delivered.operation_id) is not None
     assert await services.billing.settle_operation(delivered.operation_id)
-    assert await compensate(services, delivered.operation_id, "too late") is None
+    assert await compensate(services.jobs, delivered.operation_id, "too late") is None
     assert await entries(services, delivered.operation_id) == [("charge", -1000)]
 
     failed = await charged_request(services, telegram, USER + 1)
-    assert await compensate(services, failed.operation_id, "provider down") is not None
+    assert await compensate(services.jobs, failed.operation_id, "provider down") is not None
     assert not await services.billing.settle_operation(failed.operation_id)
     assert (await operation(services, failed.operation_id)).job_state == "failed"
     assert await job_state.start_attempt(services.sessions, failed.operation_id) is None
@@ -105,7 +105,7 @@ async def test_a_job_that_died_between_delivery_and_settling_is_settled_not_sent
 
     assert await generate_image(await worker_context(), msgspec.to_builtins(rerun)) == "delivered"
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport(settled=1)
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(settled=1)
 
     for request in (rerun, swept):
         op = await operation(services, request.operation_id)

@@ -46,13 +46,13 @@ async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
     assert worker.returncode == -signal.SIGKILL
 
     # Killed: nothing finished the operation, and it is not yet old enough to count as lost.
-    assert await sweep_stuck_operations(services) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
     assert await entries(services, request.operation_id) == [("charge", -1000)]
     assert await in_flight(services, request.user_id) == {request.operation_id}
 
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services, now=later) == LostJobSweepReport()
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state, op.attempts) == ("refunded", "failed", 1)
     assert await entries(services, request.operation_id) == [("charge", -1000), ("refund", 1000)]

@@ -19,7 +19,7 @@ from medialab.billing.service import BillingService
 from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.requests import GenerationRequest, enqueue_generation
 from medialab.sandbox.serving import serve_in_loop
-from medialab.services import Services
+from medialab.web.state import AppState
 from medialab.settings import Settings
 from medialab.web.app import create_app
 from ops.scraped import Family, counted, parse, promtool_check, value
@@ -63,7 +63,7 @@ async def test_metrics_count_real_charges_refunds_and_the_queue(database_url: st
     app: Litestar = create_app(settings)
     async with serve_in_loop(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
         before = counts(await scrape(client))
-        services: Services = app.state.services
+        services: AppState = app.state
         billing = services.billing
         user = await billing.get_or_create_user(5001)
         await billing.add_balance(user.user_id, 1000, "seed-1")
@@ -106,7 +106,7 @@ async def test_promtool_accepts_what_metrics_answers(database_url: str) -> None:
     settings = Settings.from_env({"DATABASE_URL": database_url, "REDIS_URL": REDIS_TEST_URL}, env_file=None)
     app = create_app(settings)
     async with serve_in_loop(app) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-        billing: BillingService = app.state.services.billing
+        billing: BillingService = app.state.billing
         user = await billing.get_or_create_user(5004)
         await charge(billing, user.user_id)
         JobRun("generate").end("delivered")  # a histogram series, as the worker's /metrics has

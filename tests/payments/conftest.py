@@ -189,7 +189,7 @@ class Shop:
 async def serve_shop(settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox) -> AsyncIterator[Shop]:
     app = create_app(settings)
     async with serve_in_loop(app) as url:
-        yield Shop(url, app.state.services, yookassa, telegram)
+        yield Shop(url, app.state, yookassa, telegram)
 
 
 @pytest.fixture

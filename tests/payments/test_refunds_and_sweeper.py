@@ -119,7 +119,7 @@ async def test_the_sweeper_finishes_unanswered_creates_under_their_key_and_leave
         await shop.services.payments.create_payment(USER, 500)
 
     # The cron job, as arq runs it now (its own 15 minutes are not up: nothing to do).
-    swept = await sweep_payments({"services": shop.services})
+    swept = await sweep_payments({"payments": shop.services.payments})
     assert swept.pop("refunds") | {"since": None} == {
         "since": None, "checked": 0, "outcomes": {}, "undecided": 0, "failed": 0}
     assert swept == {

@@ -3,7 +3,8 @@
 Routers are joined here, in the order they are tried: the operators' commands (seen only by
 ADMIN_TELEGRAM_IDS) and the users' commands (and /history's button) work in every state, then
 Telegram Stars (a successful payment is never read as an answer or a prompt), the payment menu (its amount question outranks a mode), the mode buttons, the modes' own flows, and
-last the fallback. Services reach handlers as dispatcher workflow data (`services`). The
+last the fallback. Handlers receive what they name of `BotDependencies` (bot/dependencies.py)
+as dispatcher workflow data (`billing`, `payments`, `operations`, …). The
 conversation state lives in Redis, so any web process can take a user's next update, and events
 of one user are processed one at a time across processes (bot/fsm.py).
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import DefaultKeyBuilder
+from redis.asyncio import Redis
 
+from medialab.bot.dependencies import BotDependencies
 from medialab.bot.fsm import BatchedRedisIsolation, BatchedRedisStorage
 from medialab.bot.known_users import KnownUsers
 from medialab.bot.middlewares.billing import BillingMiddleware
@@ -36,7 +39,6 @@ from medialab.bot.routers import (
     stars,
 )
 from medialab.db.redis_keys import FSM_PREFIX
-from medialab.services import Services
 
 # An abandoned conversation (a mode chosen, a question asked) is forgotten after a week.
 STATE_TTL_SECONDS = 7 * 24 * 3600
@@ -66,12 +68,12 @@ def allowed_updates() -> list[str]:
     return create_root_router().resolve_used_update_types()
 
 
-def build_dispatcher(services: Services) -> Dispatcher:
+def build_dispatcher(dependencies: BotDependencies, redis: Redis) -> Dispatcher:
+    """`redis` keeps the conversations' states and the chats' locks."""
     keys = DefaultKeyBuilder(prefix=FSM_PREFIX)
-    storage = BatchedRedisStorage(services.redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS,
-                                  data_ttl=STATE_TTL_SECONDS)
-    dispatcher = Dispatcher(storage=storage, events_isolation=BatchedRedisIsolation(services.redis, keys),
-                            services=services)
+    storage = BatchedRedisStorage(redis, key_builder=keys, state_ttl=STATE_TTL_SECONDS, data_ttl=STATE_TTL_SECONDS)
+    dispatcher = Dispatcher(storage=storage, events_isolation=BatchedRedisIsolation(redis, keys),
+                            **dependencies.workflow_data())
     # First, so that the locale's and every later record carries the update_id.
     dispatcher.update.outer_middleware(UpdateLogContext())
     dispatcher.update.outer_middleware(LocaleMiddleware())

@@ -9,15 +9,14 @@ checked on the event loop; tests/bot/test_routing.py holds every router to it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiogram import F
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from magic_filter import MagicFilter
 
-if TYPE_CHECKING:
-    from medialab.services import Services
+from medialab.settings import Settings
 
 
 class OnLoop(Filter):
@@ -55,5 +54,5 @@ def data_starts_with(prefix: str) -> OnLoop:
 class IsAdmin(Filter):
     """The sender is an operator: their Telegram id is in ADMIN_TELEGRAM_IDS."""
 
-    async def __call__(self, event: Message | CallbackQuery, services: Services) -> bool:
-        return event.from_user is not None and event.from_user.id in services.settings.admin.telegram_ids
+    async def __call__(self, event: Message | CallbackQuery, settings: Settings) -> bool:
+        return event.from_user is not None and event.from_user.id in settings.admin.telegram_ids

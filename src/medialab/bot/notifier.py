@@ -1,4 +1,5 @@
-"""The one way payments and jobs speak to a user outside a conversation.
+"""Telling a user something outside a conversation: the Telegram implementation of the
+`Notifier` port (medialab/notify.py) that payments and jobs call.
 
 A user who blocked the bot is not an error of ours: the message is dropped and logged. Flood
 control (429) is waited out with Telegram's `retry_after`. Anything else that keeps Telegram from
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -24,6 +24,7 @@ from aiogram.types import BufferedInputFile
 from medialab.billing.results import RefundResult
 from medialab.bot.texts import texts_for
 from medialab.domain.money import format_rub
+from medialab.notify import NotDelivered
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,6 @@ log = logging.getLogger(__name__)
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 PHOTO_MAX_SIDES = 10_000
 RETRY_AFTER_ATTEMPTS = 3
-
-
-class NotDelivered(Exception):
-    """Telegram could not be reached or failed; trying again later may work."""
-
-
-class Notifier(Protocol):
-    async def topup_credited(self, telegram_id: int, language: str, amount: int, balance: int) -> bool: ...
-
-    async def operation_refunded(self, telegram_id: int, language: str, refund: RefundResult) -> bool: ...
-
-    async def referral_bonus(self, telegram_id: int, language: str, amount: int, balance: int) -> bool: ...
-
-    async def result_ready(
-        self, telegram_id: int, language: str, image: bytes, filename: str, width: int, height: int
-    ) -> bool: ...
 
 
 class TelegramNotifier:

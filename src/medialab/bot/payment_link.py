@@ -14,18 +14,17 @@ from medialab.bot.operations import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub, rubles
-from medialab.payments.service import PaymentsUnavailable, TopupRefused
-from medialab.services import Services
+from medialab.payments.service import PaymentService, PaymentsUnavailable, TopupRefused
 
 log = logging.getLogger(__name__)
 
 _REFUSAL_KEYS = {"below_minimum": "amount-too-small", "above_maximum": "amount-too-large"}
 
 
-async def request_topup(event: Message | CallbackQuery, services: Services, texts: Texts, amount_rub: int) -> None:
+async def request_topup(event: Message | CallbackQuery, payments: PaymentService, texts: Texts, amount_rub: int) -> None:
     try:
-        link = await services.payments.create_payment(event.from_user.id, amount_rub,  # type: ignore[union-attr]
-                                                      request_id=operation_id_for(event, event.bot.id))  # type: ignore[union-attr]
+        link = await payments.create_payment(event.from_user.id, amount_rub,  # type: ignore[union-attr]
+                                             request_id=operation_id_for(event, event.bot.id))  # type: ignore[union-attr]
     except TopupRefused as refused:
         key = _REFUSAL_KEYS.get(refused.reason, "amount-fraction")
         await reply(event, texts(key, min=format_rub(rubles(refused.minimum)), max=format_rub(rubles(refused.maximum))))

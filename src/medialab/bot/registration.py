@@ -20,7 +20,7 @@ async def register_webhook(settings: Settings) -> list[str]:
     from aiogram.exceptions import TelegramAPIError
 
     from medialab.bot.dispatcher import allowed_updates
-    from medialab.services import create_bot
+    from medialab.bot.client import create_bot
 
     bot = create_bot(settings)
     assert bot is not None
@@ -42,7 +42,7 @@ async def remove_webhook(settings: Settings) -> str:
         raise RegistrationError("TELEGRAM_BOT_TOKEN is not set: polling takes the updates of that bot")
     from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
-    from medialab.services import create_bot
+    from medialab.bot.client import create_bot
 
     bot = create_bot(settings, settings.telegram.timeout)
     assert bot is not None

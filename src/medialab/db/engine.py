@@ -78,5 +78,9 @@ def is_sqlite_file(database_url: str) -> bool:
     return ":memory:" not in database_url and not database_url.rstrip("/").endswith(":")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+# What a process opens sessions with (handlers and jobs receive it under this name).
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def session_factory(engine: AsyncEngine) -> Sessions:
     return async_sessionmaker(engine, expire_on_commit=False)

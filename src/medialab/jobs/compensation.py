@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from medialab.billing.results import RefundResult
-from medialab.bot.notifier import NotDelivered
+from medialab.notify import NotDelivered
 from medialab.jobs import job_cache, job_state
 from medialab.jobs.job_metrics import job_lost
 from medialab.jobs.job_state import Recipient
 from medialab.logs import log_context
 
 if TYPE_CHECKING:
-    from medialab.services import Services
+    from medialab.jobs.clients import JobClients
     from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,35 +46,35 @@ def stuck_after(settings: Settings) -> timedelta:
 
 
 async def compensate(
-    services: Services, operation_id: str, reason: str, recipient: Recipient | None = None
+    clients: JobClients, operation_id: str, reason: str, recipient: Recipient | None = None
 ) -> RefundResult | None:
     """Fails the operation and gives back what it took; None when it was no longer in flight
     (delivered, or compensated by someone else first)."""
-    if not await job_state.claim_failure(services.sessions, operation_id, reason):
+    if not await job_state.claim_failure(clients.sessions, operation_id, reason):
         log.info("operation %s already finished: not compensated again", operation_id)
         return None
-    return await give_back(services, operation_id, reason, recipient)
+    return await give_back(clients, operation_id, reason, recipient)
 
 
 async def give_back(
-    services: Services, operation_id: str, reason: str, recipient: Recipient | None = None
+    clients: JobClients, operation_id: str, reason: str, recipient: Recipient | None = None
 ) -> RefundResult:
-    refund = await services.billing.refund_operation(operation_id, reason=reason, actor=ACTOR)
+    refund = await clients.billing.refund_operation(operation_id, reason=reason, actor=ACTOR)
     if not refund.refunded:
         log.info("operation %s: %s", operation_id, refund.note)
         return refund
     what = "a free operation" if refund.free_operation else f"{refund.amount} kopecks"
     log.info("operation %s compensated (%s back): %s", operation_id, what, reason)
     # Only the caller whose refund went through tells the user: one message per refund.
-    recipient = recipient or await job_state.recipient_of(services.sessions, operation_id)
+    recipient = recipient or await job_state.recipient_of(clients.sessions, operation_id)
     if recipient is not None:
-        await _tell(services, recipient, refund)
+        await _tell(clients, recipient, refund)
     return refund
 
 
-async def _tell(services: Services, recipient: Recipient, refund: RefundResult) -> None:
+async def _tell(clients: JobClients, recipient: Recipient, refund: RefundResult) -> None:
     try:
-        await services.notifier.operation_refunded(recipient.telegram_id, recipient.language, refund)
+        await clients.notifier.operation_refunded(recipient.telegram_id, recipient.language, refund)
     except NotDelivered as exc:
         # The refund stands either way; the user sees it in /balance.
         log.warning("user %s not told of refund %s: %s", recipient.telegram_id, refund.operation_id, exc)
@@ -87,32 +87,32 @@ class LostJobSweepReport(msgspec.Struct, frozen=True):
     errors: int = 0
 
 
-async def sweep_stuck_operations(services: Services, now: datetime | None = None) -> LostJobSweepReport:
+async def sweep_stuck_operations(clients: JobClients, now: datetime | None = None) -> LostJobSweepReport:
     """Finishes what dead jobs left: operations stuck queued or running past `stuck_after` are
     compensated (or settled, when their image did reach the user), interrupted refunds done."""
     counts = {"compensated": 0, "finished": 0, "settled": 0, "errors": 0}
-    for operation_id in await job_state.claimed_but_not_refunded(services.sessions):
-        await _sweep_one(counts, operation_id, _finish_refund(services, operation_id))
-    cutoff = (now or job_state.utcnow()) - stuck_after(services.settings)
-    for operation_id in await job_state.stuck_since(services.sessions, cutoff):
-        await _sweep_one(counts, operation_id, _end_lost_job(services, operation_id))
+    for operation_id in await job_state.claimed_but_not_refunded(clients.sessions):
+        await _sweep_one(counts, operation_id, _finish_refund(clients, operation_id))
+    cutoff = (now or job_state.utcnow()) - stuck_after(clients.settings)
+    for operation_id in await job_state.stuck_since(clients.sessions, cutoff):
+        await _sweep_one(counts, operation_id, _end_lost_job(clients, operation_id))
     report = LostJobSweepReport(**counts)
     if report != LostJobSweepReport():
         log.warning("sweeper: %s", report)
     return report
 
 
-async def _finish_refund(services: Services, operation_id: str) -> str | None:
-    refund = await give_back(services, operation_id, "compensation interrupted; finished by the sweeper")
+async def _finish_refund(clients: JobClients, operation_id: str) -> str | None:
+    refund = await give_back(clients, operation_id, "compensation interrupted; finished by the sweeper")
     return "finished" if refund.refunded else None
 
 
-async def _end_lost_job(services: Services, operation_id: str) -> str | None:
-    if await job_cache.was_delivered(services.redis, operation_id):
+async def _end_lost_job(clients: JobClients, operation_id: str) -> str | None:
+    if await job_cache.was_delivered(clients.redis, operation_id):
         # Its job delivered the image and died before settling: settle, do not refund.
-        return "settled" if await services.billing.settle_operation(operation_id) else None
-    reason = f"lost: no result within JOB_TIMEOUT ({services.settings.jobs.timeout}s)"
-    if await compensate(services, operation_id, reason) is None:
+        return "settled" if await clients.billing.settle_operation(operation_id) else None
+    reason = f"lost: no result within JOB_TIMEOUT ({clients.settings.jobs.timeout}s)"
+    if await compensate(clients, operation_id, reason) is None:
         return None
     job_lost()
     return "compensated"

@@ -3,11 +3,11 @@
 arq may run a job more than once (a retry, a worker killed mid-job, the same operation enqueued
 again), so every run first asks SQL whether the operation is still in flight: a delivered or
 compensated operation is left alone. JOB_TIMEOUT counts from the first start; a job that cannot
-finish within it, or fails for good, compensates its operation (jobs/compensation.py).
+finish within it, or fails for good, compensates its operation (clients/compensation.py).
 Transient failures (fal 429/5xx after its own retries, Telegram down) are tried again later with
 arq's Retry, the pause doubling from JOB_RETRY_DELAY, as long as the next try starts in time.
 Refunds are for our failures only: a user who blocked the bot keeps the result, which waits for
-their next message (jobs/kept_results.py), and the operation stays paid for.
+their next message (clients/kept_results.py), and the operation stays paid for.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from aiogram.exceptions import TelegramBadRequest
 from arq import Retry
 
-from medialab.bot.notifier import NotDelivered
+from medialab.notify import NotDelivered
 from medialab.domain.operations import OperationType
 from medialab.jobs import job_cache, job_state, kept_results
 from medialab.jobs.job_metrics import JobRun
+from medialab.jobs.clients import JobClients, WorkerContext
 from medialab.jobs.compensation import COMPENSATION_GRACE_SECONDS, compensate
 from medialab.jobs.inputs import PhotoUnavailable, download_photos
 from medialab.jobs.provider_choice import open_provider
@@ -33,7 +34,6 @@ from medialab.jobs.requests import GenerationRequest, request_from_job
 from medialab.logs import log_context
 
 if TYPE_CHECKING:
-    from medialab.services import Services
     from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,16 +56,16 @@ class JobFailure(Exception):
         self.retryable = retryable
 
 
-async def generate_image(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
-    services: Services = ctx["services"]
+async def generate_image(ctx: WorkerContext, payload: dict[str, Any]) -> str:
+    clients = ctx["jobs"]
     request = request_from_job(payload)
     job_try = int(ctx.get("job_try") or 1)
     run = JobRun(request.operation_type)
     with log_context(operation_id=request.operation_id):
         try:
             if not request.billed:
-                return await _run_unbilled(services, request, job_try, run)
-            return await _run_billed(services, request, job_try, run)
+                return await _run_unbilled(clients, request, job_try, run)
+            return await _run_billed(clients, request, job_try, run)
         except Retry:
             run.end("retried")
             raise
@@ -74,59 +74,59 @@ async def generate_image(ctx: dict[str, Any], payload: dict[str, Any]) -> str:
             raise
 
 
-async def _run_billed(services: Services, request: GenerationRequest, job_try: int, run: JobRun) -> str:
+async def _run_billed(clients: JobClients, request: GenerationRequest, job_try: int, run: JobRun) -> str:
     operation_id = request.operation_id
-    attempt = await job_state.start_attempt(services.sessions, operation_id)
+    attempt = await job_state.start_attempt(clients.sessions, operation_id)
     if attempt is None:
         log.info("operation %s is finished or unknown: nothing to do", operation_id)
         run.end("skipped")
         return "skipped"
-    deadline = attempt.started_at + timedelta(seconds=services.settings.jobs.timeout)
+    deadline = attempt.started_at + timedelta(seconds=clients.settings.jobs.timeout)
     try:
-        outcome = await _attempt(services, request, deadline, check_still_ours=True)
+        outcome = await _attempt(clients, request, deadline, check_still_ours=True)
     except JobFailure as failure:
-        _retry_if_in_time(services.settings, failure, job_try, deadline, operation_id)
-        reason = _final_reason(services.settings, failure, job_try, deadline)
+        _retry_if_in_time(clients.settings, failure, job_try, deadline, operation_id)
+        reason = _final_reason(clients.settings, failure, job_try, deadline)
         ended = "timed_out" if _seconds_until(deadline) <= 0 else "failed"
     else:
         if outcome is DeliveryOutcome.TAKEN:
             run.end("skipped")
             return "skipped"
         # Delivered, or kept for the user (settled as it was kept).
-        if outcome is DeliveryOutcome.DELIVERED and not await services.billing.settle_operation(operation_id):
+        if outcome is DeliveryOutcome.DELIVERED and not await clients.billing.settle_operation(operation_id):
             log.warning("operation %s was delivered after it had left flight", operation_id)
-        await job_cache.forget_image(services.redis, operation_id)
+        await job_cache.forget_image(clients.redis, operation_id)
         run.end(outcome.value)
         return outcome.value
     recipient = job_state.Recipient(request.telegram_id, request.language)
-    await compensate(services, operation_id, reason, recipient)
-    await job_cache.forget_image(services.redis, operation_id)
+    await compensate(clients, operation_id, reason, recipient)
+    await job_cache.forget_image(clients.redis, operation_id)
     run.end(ended)
     return f"compensated: {reason}"
 
 
-async def _run_unbilled(services: Services, request: GenerationRequest, job_try: int, run: JobRun) -> str:
+async def _run_unbilled(clients: JobClients, request: GenerationRequest, job_try: int, run: JobRun) -> str:
     """add_text queued by a release from before it had an operation row: nothing to settle or
     give back; only delivered once."""
     operation_id = request.operation_id
-    if await job_cache.was_delivered(services.redis, operation_id):
+    if await job_cache.was_delivered(clients.redis, operation_id):
         run.end("skipped")
         return "skipped"
-    deadline = job_state.utcnow() + timedelta(seconds=services.settings.jobs.timeout)
+    deadline = job_state.utcnow() + timedelta(seconds=clients.settings.jobs.timeout)
     try:
-        outcome = await _attempt(services, request, deadline, check_still_ours=False)
+        outcome = await _attempt(clients, request, deadline, check_still_ours=False)
     except JobFailure as failure:
-        _retry_if_in_time(services.settings, failure, job_try, deadline, operation_id)
+        _retry_if_in_time(clients.settings, failure, job_try, deadline, operation_id)
         log.warning("%s %s failed for good: %s", request.operation_type, operation_id, failure.message)
         outcome = None
-    await job_cache.forget_image(services.redis, operation_id)
+    await job_cache.forget_image(clients.redis, operation_id)
     ended = outcome.value if outcome is not None else "failed"
     run.end(ended)
     return ended
 
 
 async def _attempt(
-    services: Services, request: GenerationRequest, deadline: datetime, *, check_still_ours: bool
+    clients: JobClients, request: GenerationRequest, deadline: datetime, *, check_still_ours: bool
 ) -> DeliveryOutcome:
     """One try under the deadline; every way it can fail comes out as a JobFailure."""
     timeout = _seconds_until(deadline)
@@ -135,7 +135,7 @@ async def _attempt(
         raise timed_out
     try:
         async with asyncio.timeout(timeout) as limit:
-            return await _make_and_deliver(services, request, timeout, check_still_ours)
+            return await _make_and_deliver(clients, request, timeout, check_still_ours)
     except JobFailure:
         raise
     except TimeoutError as exc:
@@ -148,21 +148,21 @@ async def _attempt(
 
 
 async def _make_and_deliver(
-    services: Services, request: GenerationRequest, timeout: float, check_still_ours: bool
+    clients: JobClients, request: GenerationRequest, timeout: float, check_still_ours: bool
 ) -> DeliveryOutcome:
     operation_id = request.operation_id
-    if await job_cache.was_delivered(services.redis, operation_id):
+    if await job_cache.was_delivered(clients.redis, operation_id):
         return DeliveryOutcome.DELIVERED  # an earlier run sent it and died before settling: not twice
-    image = await job_cache.kept_image(services.redis, operation_id)
+    image = await job_cache.kept_image(clients.redis, operation_id)
     if image is None:
-        image = await _make(services, request, timeout)
-        ttl = services.settings.jobs.timeout + COMPENSATION_GRACE_SECONDS
-        await job_cache.keep_image(services.redis, operation_id, image, ttl)
-    if check_still_ours and not await job_state.is_running(services.sessions, operation_id):
+        image = await _make(clients, request, timeout)
+        ttl = clients.settings.jobs.timeout + COMPENSATION_GRACE_SECONDS
+        await job_cache.keep_image(clients.redis, operation_id, image, ttl)
+    if check_still_ours and not await job_state.is_running(clients.sessions, operation_id):
         log.info("operation %s was compensated meanwhile: its image is not sent", operation_id)
         return DeliveryOutcome.TAKEN
     try:
-        delivered = await services.notifier.result_ready(
+        delivered = await clients.notifier.result_ready(
             request.telegram_id, request.language, image.data, image.filename, image.width, image.height)
     except NotDelivered as exc:
         raise JobFailure(f"delivery failed: {exc}", retryable=True) from None
@@ -171,19 +171,19 @@ async def _make_and_deliver(
     if not delivered:
         if not check_still_ours:
             return DeliveryOutcome.REFUSED
-        return DeliveryOutcome.KEPT if await kept_results.keep(services, request, image) else DeliveryOutcome.TAKEN
-    await job_cache.mark_delivered(services.redis, operation_id)
+        return DeliveryOutcome.KEPT if await kept_results.keep(clients, request, image) else DeliveryOutcome.TAKEN
+    await job_cache.mark_delivered(clients.redis, operation_id)
     return DeliveryOutcome.DELIVERED
 
 
-async def _make(services: Services, request: GenerationRequest, timeout: float) -> ImageResult:
+async def _make(clients: JobClients, request: GenerationRequest, timeout: float) -> ImageResult:
     try:
         kind = OperationType(request.operation_type)
     except ValueError:
         raise JobFailure(f"unknown operation type {request.operation_type!r}", retryable=False) from None
     try:
-        photos = await download_photos(services.bot, request.photo_file_ids)
-        async with open_provider(services.settings, kind, timeout) as provider:
+        photos = await download_photos(clients.telegram, request.photo_file_ids)
+        async with open_provider(clients.settings, kind, timeout) as provider:
             return await provider.run(ImageRequest(kind.value, request.prompt, photos))
     except (ProviderError, PhotoUnavailable) as exc:
         raise JobFailure(exc.message, exc.retryable) from None

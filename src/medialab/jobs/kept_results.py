@@ -35,7 +35,7 @@ from medialab.metrics import KEPT_RESULTS
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from medialab.services import Services
+    from medialab.jobs.clients import JobClients
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +44,18 @@ CLAIM_SECONDS = 120
 DELIVERY_DEADLINE_SECONDS = 60
 
 
-async def keep(services: Services, request: GenerationRequest, image: ImageResult) -> bool:
+async def keep(clients: JobClients, request: GenerationRequest, image: ImageResult) -> bool:
     """Settles the operation with its result kept; False when it was no longer in flight
     (compensated meanwhile) and nothing was kept."""
     row = KeptResult(operation_id=request.operation_id, telegram_id=request.telegram_id,
                      language=request.language, content_type=image.content_type, width=image.width,
                      height=image.height, data=image.data)
-    if not await services.billing.settle_operation(request.operation_id, keep=row):
+    if not await clients.billing.settle_operation(request.operation_id, keep=row):
         return False
     KEPT_RESULTS.labels(event="kept").inc()
     log.info("operation %s: user %s cannot be sent the result now; kept for their next message",
              request.operation_id, request.telegram_id)
-    await _mark_waiting(services.redis, [request.telegram_id])
+    await _mark_waiting(clients.redis, [request.telegram_id])
     return True
 
 
@@ -64,23 +64,23 @@ async def is_waiting(redis: Redis, telegram_id: int) -> bool:
     return bool(await auto_pipeline(redis).execute("SISMEMBER", KEPT_RESULTS_WAITING, telegram_id))
 
 
-async def deliver_kept(services: Services, telegram_id: int) -> int:
+async def deliver_kept(clients: JobClients, telegram_id: int) -> int:
     """Sends the user what was kept for them; the number sent."""
     # Cleared before the claim: a result kept after it marks the user again, so it is not missed.
-    await services.redis.srem(KEPT_RESULTS_WAITING, telegram_id)
+    await clients.redis.srem(KEPT_RESULTS_WAITING, telegram_id)
     sent = 0
-    for row in await _claim(services.sessions, telegram_id):
+    for row in await _claim(clients.sessions, telegram_id):
         image = ImageResult(row.data, row.content_type, row.width, row.height)
         try:
-            delivered = await services.notifier.result_ready(
+            delivered = await clients.notifier.result_ready(
                 telegram_id, row.language, image.data, image.filename, image.width, image.height)
         except Exception as exc:  # Telegram down, a refusal: the next message tries again
             log.warning("kept result %s not delivered to %s: %s", row.operation_id, telegram_id, exc)
             delivered = False
         if not delivered:
-            await _let_go(services, row)
+            await _let_go(clients, row)
             continue
-        async with services.sessions.begin() as session:
+        async with clients.sessions.begin() as session:
             await session.execute(delete(KeptResult).where(KeptResult.operation_id == row.operation_id))
         KEPT_RESULTS.labels(event="delivered").inc()
         log.info("kept result %s delivered to %s", row.operation_id, telegram_id)
@@ -88,12 +88,12 @@ async def deliver_kept(services: Services, telegram_id: int) -> int:
     return sent
 
 
-async def mark_all_waiting(services: Services) -> int:
+async def mark_all_waiting(clients: JobClients) -> int:
     """Puts every user with a kept result back into the Redis hint (after a flush, or a
     delivery that died between clearing it and sending); the number of users."""
-    async with services.sessions() as session:
+    async with clients.sessions() as session:
         users = list((await session.execute(select(KeptResult.telegram_id).distinct())).scalars())
-    await _mark_waiting(services.redis, users)
+    await _mark_waiting(clients.redis, users)
     return len(users)
 
 
@@ -113,11 +113,11 @@ async def _claim(sessions: Sessions, telegram_id: int) -> list[KeptResult]:
     return sorted(rows, key=lambda row: row.created_at)
 
 
-async def _let_go(services: Services, row: KeptResult) -> None:
-    async with services.sessions.begin() as session:
+async def _let_go(clients: JobClients, row: KeptResult) -> None:
+    async with clients.sessions.begin() as session:
         await session.execute(
             update(KeptResult).where(KeptResult.operation_id == row.operation_id).values(claimed_until=None))
-    await _mark_waiting(services.redis, [row.telegram_id])
+    await _mark_waiting(clients.redis, [row.telegram_id])
 
 
 async def _mark_waiting(redis: Redis, telegram_ids: list[int]) -> None:

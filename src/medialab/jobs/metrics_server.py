@@ -13,9 +13,10 @@ import logging
 from contextlib import suppress
 
 from arq.constants import default_queue_name
+from redis.asyncio import Redis
 
 from medialab.metrics import MEDIA_TYPE, SCRAPE_ERRORS, exposition
-from medialab.services import Services
+from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +26,25 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_HEADER_LINES = 100
 
 
-async def read_queue_depth(services: Services) -> int | None:
+async def read_queue_depth(queue: Redis) -> int | None:
     """medialab_queue_depth from arq's queue, read at scrape time (every process sees the same
     queue); None when Redis does not answer in time."""
     try:
-        return int(await asyncio.wait_for(services.arq.zcard(default_queue_name), QUEUE_READ_TIMEOUT_SECONDS))
+        return int(await asyncio.wait_for(queue.zcard(default_queue_name), QUEUE_READ_TIMEOUT_SECONDS))
     except Exception as exc:  # noqa: BLE001 - a scrape must answer even when Redis does not
         SCRAPE_ERRORS.labels(source="arq_queue").inc()
         log.warning("metrics: the arq queue could not be read: %s", type(exc).__name__)
         return None
 
 
-async def metrics_text(services: Services) -> bytes:
-    """What GET /metrics answers, in the web app and in the worker."""
-    return exposition(await read_queue_depth(services))
+async def metrics_text(queue: Redis) -> bytes:
+    """What GET /metrics answers, in the web app and in the worker (`queue`: arq's Redis)."""
+    return exposition(await read_queue_depth(queue))
 
 
-async def start_metrics_server(services: Services) -> asyncio.Server | None:
+async def start_metrics_server(settings: Settings, queue: Redis) -> asyncio.Server | None:
     """Serves /metrics on HOST:WORKER_METRICS_PORT; None when the port is 0 or cannot be bound
     (the jobs matter more than their metrics: the worker runs on, and says so)."""
-    settings = services.settings
     if settings.server.worker_metrics_port == 0:
         return None
 
@@ -56,7 +56,7 @@ async def start_metrics_server(services: Services) -> asyncio.Server | None:
                     if (await reader.readline()).strip() == b"":
                         break
             if request_line[:2] == ["GET", "/metrics"]:
-                status, media_type, data = "200 OK", MEDIA_TYPE, await metrics_text(services)
+                status, media_type, data = "200 OK", MEDIA_TYPE, await metrics_text(queue)
             else:
                 status, media_type, data = "404 Not Found", "text/plain", b"only GET /metrics is served here\n"
             head = (f"HTTP/1.1 {status}\r\nContent-Type: {media_type}; charset=utf-8\r\n"

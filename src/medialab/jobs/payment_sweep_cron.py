@@ -8,17 +8,16 @@ from typing import Any
 import msgspec
 from arq import cron
 
-from medialab.services import Services
+from medialab.jobs.clients import WorkerContext
 
 log = logging.getLogger(__name__)
 
 
-async def sweep_payments(ctx: dict[str, Any]) -> dict[str, Any]:
+async def sweep_payments(ctx: WorkerContext) -> dict[str, Any]:
     """Every 5 minutes: asks YooKassa about payments still open 15 minutes after they were made,
     and about refunds made since the last pass, and settles them through the same settlement
     as the webhook (`medialab sweep` runs the same at once)."""
-    services: Services = ctx["services"]
-    report = await services.payments.sweep()
+    report = await ctx["payments"].sweep()
     failed = report.failed + report.refunds.failed
     if failed:
         log.error("payment sweep: %d payment(s) or refund(s) failed to settle (see the errors above)", failed)

@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.service import BillingService
-from medialab.bot.notifier import Notifier
 from medialab.domain.idempotency_keys import yookassa_payment_key
 from medialab.domain.ledger import PaymentStatus
 from medialab.domain.money import rubles
+from medialab.notify import Notifier
 from medialab.payments import store
 from medialab.payments.notifications import Notification, handle_notification
 from medialab.payments.refund_sweep import sweep_refunds

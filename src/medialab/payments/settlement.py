@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from medialab.billing.results import CreditResult
 from medialab.billing.service import BillingService
-from medialab.bot.notifier import Notifier
+from medialab.notify import Notifier
 from medialab.db.models import Payment as PaymentRow
 from medialab.domain.idempotency_keys import (
     yookassa_cancel_key,

@@ -8,12 +8,12 @@ import functools
 
 import msgspec
 from litestar import Controller, Response, get
-from litestar.datastructures import State
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from medialab.db import migrate
 from medialab.db.startup_checks import schema_problem
-from medialab.services import Services
+from medialab.web.state import AppState
 
 CHECK_TIMEOUT_SECONDS = 2.0
 VERSION_TABLE = "alembic_version"
@@ -31,10 +31,9 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready")
-    async def ready(self, state: State) -> Response[Readiness]:
-        services: Services = state.services
-        database = await _probe(_check_database(services))
-        redis = await _probe(services.redis.ping())
+    async def ready(self, state: AppState) -> Response[Readiness]:
+        database = await _probe(_check_database(state.engine))
+        redis = await _probe(state.redis.ping())
         ok = database == "ok" and redis == "ok"
         body = Readiness("ok" if ok else "unavailable", database, redis)
         return Response(body, status_code=200 if ok else 503)
@@ -55,8 +54,8 @@ def _schema_revision(connection: Connection) -> str | None:
     return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-async def _check_database(services: Services) -> None:
-    async with services.engine.connect() as connection:
+async def _check_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
         current = await connection.run_sync(_schema_revision)
     problem = schema_problem(current, await asyncio.to_thread(_head_revision))
     if problem is not None:

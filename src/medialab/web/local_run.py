@@ -14,9 +14,9 @@ from litestar import Litestar
 from medialab.bot.dispatcher import allowed_updates
 from medialab.bot.polling import UpdatePolling
 from medialab.bot.updates import UpdateRunner
-from medialab.jobs.worker import worker_in_this_process
 from medialab.settings import Settings
 from medialab.web.app import Beside
+from medialab.worker_app import worker_in_this_process
 
 
 def beside_the_app(settings: Settings, polling: bool) -> list[Beside]:

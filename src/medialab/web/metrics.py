@@ -5,15 +5,13 @@ The worker serves its own (jobs/metrics_server.py)."""
 from __future__ import annotations
 
 from litestar import Controller, Response, get
-from litestar.datastructures import State
 
 from medialab.jobs.metrics_server import metrics_text
 from medialab.metrics import MEDIA_TYPE
-from medialab.services import Services
+from medialab.web.state import AppState
 
 
 class MetricsController(Controller):
     @get("/metrics")
-    async def metrics(self, state: State) -> Response[bytes]:
-        services: Services = state.services
-        return Response(await metrics_text(services), media_type=MEDIA_TYPE)
+    async def metrics(self, state: AppState) -> Response[bytes]:
+        return Response(await metrics_text(state.arq), media_type=MEDIA_TYPE)

@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram import Bot
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
-from litestar import Controller, Litestar, Request, Response, post
-from litestar.datastructures import State
+from litestar import Controller, Request, Response, post
 from pydantic import ValidationError
 
-from medialab.bot.dispatcher import build_dispatcher
 from medialab.bot.updates import UpdateFailed, UpdateRunner
-from medialab.services import Services
 from medialab.web.refusals import mark_refused, read_body
+from medialab.web.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +54,11 @@ class TelegramWebhookController(Controller):
     path = "/telegram"
 
     @post("/webhook", status_code=200, request_max_body_size=MAX_UPDATE_BYTES)
-    async def webhook(self, request: Request, state: State) -> Response[dict[str, Any]]:  # type: ignore[type-arg]
+    async def webhook(self, request: Request, state: AppState) -> Response[dict[str, Any]]:  # type: ignore[type-arg]
         runner: UpdateRunner | None = state.telegram
         if runner is None:
             return _refusal(request, 503, "the bot is not configured (TELEGRAM_BOT_TOKEN)", "not_configured")
-        secret = state.services.settings.telegram.secret_token
+        secret = state.settings.telegram.secret_token
         given = request.headers.get(SECRET_HEADER)
         if given is None:
             return _refusal(request, 401, "secret token header missing", "bad_secret")
@@ -86,22 +82,3 @@ class TelegramWebhookController(Controller):
             await runner.send_reply(update, method)
             return Response(HANDLED)
         return Response(answer)
-
-
-@asynccontextmanager
-async def telegram_webhook(app: Litestar) -> AsyncIterator[None]:
-    """Builds the dispatcher once at start-up; at shutdown waits for updates still in hand.
-    Entered after the services are open, so it ends before they close."""
-    services: Services = app.state.services
-    runner = None
-    if services.bot is not None:
-        runner = UpdateRunner(build_dispatcher(services), services.bot, services.settings.telegram.updates_in_progress)
-    app.state.telegram = runner
-    if runner is not None and not services.settings.telegram.webhook_secret:
-        log.info("TELEGRAM_WEBHOOK_SECRET is not set: the webhook's secret is derived from the bot token "
-                 "(`medialab set-webhook` registers the same one)")
-    try:
-        yield
-    finally:
-        if runner is not None:
-            await runner.drain()

@@ -18,8 +18,8 @@ from medialab.payments.notifications import NotANotification, read_notification
 from medialab.payments.settlement import Undecided
 from medialab.payments.source import allowed_source
 from medialab.payments.topup import receipt_configured
-from medialab.services import Services
 from medialab.web.refusals import mark_refused, read_body
+from medialab.web.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,8 @@ class YooKassaController(Controller):
     path = "/yookassa"
 
     @post("/webhook", request_max_body_size=MAX_NOTIFICATION_BYTES)
-    async def webhook(self, request: Request[Any, Any, State], state: State) -> Response[WebhookAnswer]:
-        services: Services = state.services
-        settings = services.settings
+    async def webhook(self, request: Request[Any, Any, State], state: AppState) -> Response[WebhookAnswer]:
+        settings = state.settings
         allowed, source = allowed_source(
             request.client.host if request.client else None,
             request.headers.getall("x-forwarded-for", []),
@@ -66,7 +65,7 @@ class YooKassaController(Controller):
             mark_refused(request, "bad_body", f"from {source}: {exc}")
             return Response(WebhookAnswer("bad_request", str(exc)), status_code=400)
         try:
-            outcome = await services.payments.handle_notification(notification, str(source))
+            outcome = await state.payments.handle_notification(notification, str(source))
         except Undecided as exc:
             log.warning("YooKassa webhook: %s %s left for a redelivery: %s",
                         notification.event, notification.object_id, exc)
@@ -75,8 +74,8 @@ class YooKassaController(Controller):
         return Response(WebhookAnswer(outcome.value), status_code=200)
 
     @get("/health", sync_to_thread=False)
-    def health(self, state: State) -> YooKassaHealth:
-        settings = state.services.settings
+    def health(self, state: AppState) -> YooKassaHealth:
+        settings = state.settings
         shop_id_set = bool(settings.yookassa.shop_id)
         secret_key_set = bool(settings.yookassa.secret_key)
         return_url_set = bool(settings.yookassa.return_url)

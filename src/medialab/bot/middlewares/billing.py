@@ -1,17 +1,18 @@
-"""The billing flag: a handler registered with flags={"billing": "<operation type>"} runs only
-after the operation has been paid for (a free operation first, else the price), or, for the
-free add_text, admitted at price 0 within the user's in-flight limit.
+"""The billing flag: a handler registered with flags={"billing": "<operation type>"} says what the
+user asked for (a `ChatOrder`, bot/operations.py) and this middleware starts it through the one
+use case (jobs/start_operation.py: charge, queue the job, give back if queuing fails), then puts
+the answer into words: the "working on it" message, or a refusal (no money, too many jobs
+running) with nothing taken. The free add_text goes the same way, admitted at price 0 within the
+user's in-flight limit.
 
-The handler gets `ticket` (operation id, user, charge). If it raises, what was taken is given
-back. A refusal (no money, too many jobs running) is answered here and the handler never runs.
-A charge replayed for the same operation id means Telegram delivered the update again (the
-first answer was lost, or the process died mid-update): the handler runs again only while the
-operation is in flight, and queuing its job is idempotent, so nothing runs twice.
+A charge replayed for the same operation id means Telegram delivered the update again (the first
+answer was lost, or the process died mid-update): while the operation is in flight its job is
+queued again (idempotent: the job id is the operation id) and the message said again, since the
+first answer, which carried it, never reached Telegram; once finished, nothing runs twice.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,16 +21,16 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
-from medialab.billing.results import Charged, InsufficientFunds, TooManyInFlight
+from medialab.billing.results import InsufficientFunds, TooManyInFlight
+from medialab.billing.service import BillingService
 from medialab.bot.keyboards import topup_button
 from medialab.bot.known_users import KnownUsers
-from medialab.bot.operations import Ticket, operation_id_for
+from medialab.bot.operations import ChatOrder, operation_id_for, started_text
 from medialab.bot.texts import Texts
 from medialab.bot.views import answer, reply
 from medialab.domain.money import format_rub
-from medialab.services import Services
-
-log = logging.getLogger(__name__)
+from medialab.domain.operations import OperationType
+from medialab.jobs.start_operation import FinishedBefore, NotQueued, OperationStarter
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -43,35 +44,30 @@ class BillingMiddleware(BaseMiddleware):
         if operation is None:
             return await handler(event, data)
         assert isinstance(event, Message | CallbackQuery), "the billing flag is for messages and buttons"
-        services: Services = data["services"]
+        order: ChatOrder = await handler(event, data)  # what the user asked for; nothing is taken yet
+        billing: BillingService = data["billing"]
+        operations: OperationStarter = data["operations"]
         texts: Texts = data["texts"]
-        user = await self.known_users.identify(services.billing, event.from_user.id, data["language"])  # type: ignore[union-attr]
+        language: str = data["language"]
+        user = await self.known_users.identify(billing, event.from_user.id, language)  # type: ignore[union-attr]
         operation_id = operation_id_for(event, data["bot"].id)
-        result = await services.billing.charge_operation(user.user_id, operation, operation_id=operation_id)
-        if isinstance(result, InsufficientFunds):
-            text = "\n".join((texts("insufficient-funds", price=format_rub(result.price)),
-                              texts("balance-line", balance=format_rub(result.balance))))
+        started = await operations.start(user, OperationType(operation), operation_id, language, order)
+        if isinstance(started, InsufficientFunds):
+            text = "\n".join((texts("insufficient-funds", price=format_rub(started.price)),
+                              texts("balance-line", balance=format_rub(started.balance))))
             return answer(event, text, topup_button(texts))
-        if isinstance(result, TooManyInFlight):
-            return answer(event, texts("too-many-in-flight", in_flight=result.in_flight, limit=result.limit))
-        assert isinstance(result, Charged)
-        if result.replayed and not result.in_flight:
-            log.info("operation %s was charged and finished before: update delivered again, not run twice",
-                     operation_id)
+        if isinstance(started, TooManyInFlight):
+            return answer(event, texts("too-many-in-flight", in_flight=started.in_flight, limit=started.limit))
+        if isinstance(started, FinishedBefore):
             return None
-        if result.replayed:
-            # Delivered again: the first attempt may have died between the charge and the job.
-            # The handler queues it once (the job id is the operation id) and says so again:
-            # the first answer, which carried the message, never reached Telegram.
-            log.info("operation %s was charged before: update delivered again", operation_id)
-        data["ticket"] = Ticket(operation_id, user, result)
-        try:
-            return await handler(event, data)
-        except BaseException:
-            refund = await services.billing.refund_operation(operation_id, reason="the bot could not start the job")
-            log.warning("operation %s not started: refunded=%s", operation_id, refund.refunded)
+        if isinstance(started, NotQueued):
             await _say_not_started(event, texts)
-            raise
+            raise started.error
+        if order.then is not None:
+            await order.then()
+        # Returned, to travel in the webhook's answer: Telegram performs an answer only when it
+        # takes it as 2xx, and then never delivers the update again, so the user sees it once.
+        return answer(event, started_text(texts, started, user))
 
 
 async def _say_not_started(event: Message | CallbackQuery, texts: Texts) -> None:

@@ -16,8 +16,8 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 from redis.exceptions import RedisError
 
+from medialab.jobs.clients import JobClients
 from medialab.jobs.kept_results import DELIVERY_DEADLINE_SECONDS, deliver_kept, is_waiting
-from medialab.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,26 +31,26 @@ class DeliverKeptResults(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         sender = getattr(event, "from_user", None)
-        services: Services = data["services"]
-        if sender is not None and await _waiting(services, sender.id):
-            delivery = asyncio.create_task(_deliver(services, sender.id))
+        jobs: JobClients = data["jobs"]
+        if sender is not None and await _waiting(jobs, sender.id):
+            delivery = asyncio.create_task(_deliver(jobs, sender.id))
             self._deliveries.add(delivery)
             delivery.add_done_callback(self._deliveries.discard)
         return await handler(event, data)
 
 
-async def _waiting(services: Services, telegram_id: int) -> bool:
+async def _waiting(jobs: JobClients, telegram_id: int) -> bool:
     try:
-        return await is_waiting(services.redis, telegram_id)
+        return await is_waiting(jobs.redis, telegram_id)
     except RedisError as exc:  # the results stay kept; a later message finds them
         log.warning("could not ask Redis whether user %s has kept results: %s", telegram_id, exc)
         return False
 
 
-async def _deliver(services: Services, telegram_id: int) -> None:
+async def _deliver(jobs: JobClients, telegram_id: int) -> None:
     try:
         async with asyncio.timeout(DELIVERY_DEADLINE_SECONDS):
-            await deliver_kept(services, telegram_id)
+            await deliver_kept(jobs, telegram_id)
     except Exception:
         # Rows a failed delivery still holds are let go when their claim ends.
         log.exception("delivery of kept results to %s failed", telegram_id)

@@ -30,7 +30,7 @@ from medialab.admin.arguments import AdminError
 from medialab.admin.service import AdminService
 from medialab.bot.filters import IsAdmin, LooksLikeCommand, OnLoop
 from medialab.bot.views import fit_messages
-from medialab.services import Services
+from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,12 @@ def _actor(message: Message) -> str:
     return parse.telegram_actor(message.from_user.id)  # type: ignore[union-attr]  # IsAdmin saw a sender
 
 
-async def _answer(message: Message, services: Services, command: CommandObject,
+async def _answer(message: Message, admin: AdminService, command: CommandObject,
                   build: Callable[[], commands.Command]) -> None:
     """Runs what `build` makes of the command's text and sends its lines; a refusal is one line."""
     log.info("admin command /%s by %s", command.command, _actor(message))
     try:
-        lines = await build()(AdminService(services.billing, services.sessions, services.bot))
+        lines = await build()(admin)
     except AdminError as refused:
         lines = [str(refused)]
     await _send(message, lines)
@@ -91,34 +91,34 @@ async def _send(message: Message, lines: list[str]) -> None:
         await message.answer(text, parse_mode=None)
 
 
-async def show_user(message: Message, command: CommandObject, services: Services) -> None:
-    await _answer(message, services, command, lambda: commands.user_command(*_words(command, 1)))
+async def show_user(message: Message, command: CommandObject, admin: AdminService) -> None:
+    await _answer(message, admin, command, lambda: commands.user_command(*_words(command, 1)))
 
 
-async def grant(message: Message, command: CommandObject, services: Services) -> None:
+async def grant(message: Message, command: CommandObject, admin: AdminService, settings: Settings) -> None:
     def build() -> commands.Command:
         telegram_id, rubles, *reason = _words(command, 2, optional_rest=True)
         grant_id = parse.telegram_grant_id(message.bot.id, message.chat.id, message.message_id)  # type: ignore[union-attr]
-        return commands.grant_command(telegram_id, rubles, services.settings, _actor(message),
+        return commands.grant_command(telegram_id, rubles, settings, _actor(message),
                                       reason[0] if reason else None, grant_id)
 
-    await _answer(message, services, command, build)
+    await _answer(message, admin, command, build)
 
 
-async def refund(message: Message, command: CommandObject, services: Services) -> None:
+async def refund(message: Message, command: CommandObject, admin: AdminService) -> None:
     def build() -> commands.Command:
         operation_id, *reason = _words(command, 1, optional_rest=True)
         return commands.refund_command(operation_id, _actor(message), reason[0] if reason else None)
 
-    await _answer(message, services, command, build)
+    await _answer(message, admin, command, build)
 
 
-async def refund_stars(message: Message, command: CommandObject, services: Services) -> None:
-    await _answer(message, services, command,
+async def refund_stars(message: Message, command: CommandObject, admin: AdminService) -> None:
+    await _answer(message, admin, command,
                   lambda: commands.refund_stars_command(*_words(command, 1), _actor(message)))
 
 
-async def reconcile(message: Message, command: CommandObject, services: Services) -> None:
+async def reconcile(message: Message, command: CommandObject, admin: AdminService) -> None:
     async def summary(admin: AdminService) -> list[str]:
         books = await admin.reconcile()
         drifts = report.drift_lines(books)
@@ -130,21 +130,21 @@ async def reconcile(message: Message, command: CommandObject, services: Services
         _words(command, 0)
         return summary
 
-    await _answer(message, services, command, build)
+    await _answer(message, admin, command, build)
 
 
-async def promo_create(message: Message, command: CommandObject, services: Services) -> None:
-    await _answer(message, services, command,
-                  lambda: promo_commands.chat_create_command(command.args, services.settings, _actor(message)))
+async def promo_create(message: Message, command: CommandObject, admin: AdminService, settings: Settings) -> None:
+    await _answer(message, admin, command,
+                  lambda: promo_commands.chat_create_command(command.args, settings, _actor(message)))
 
 
-async def promo_list(message: Message, command: CommandObject, services: Services) -> None:
+async def promo_list(message: Message, command: CommandObject, admin: AdminService) -> None:
     def build() -> commands.Command:
         _words(command, 0)
         return promo_commands.list_command()
 
-    await _answer(message, services, command, build)
+    await _answer(message, admin, command, build)
 
 
-async def promo_disable(message: Message, command: CommandObject, services: Services) -> None:
-    await _answer(message, services, command, lambda: promo_commands.disable_command(*_words(command, 1)))
+async def promo_disable(message: Message, command: CommandObject, admin: AdminService) -> None:
+    await _answer(message, admin, command, lambda: promo_commands.disable_command(*_words(command, 1)))

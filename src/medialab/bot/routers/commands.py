@@ -15,7 +15,8 @@ from medialab.bot.routers import promo
 from medialab.bot.texts import Texts
 from medialab.bot.views import account_lines, price_text
 from medialab.domain.promo import StartAsks, start_payload
-from medialab.services import Services
+from medialab.billing.service import BillingService
+from medialab.settings import Settings
 
 
 def create_router() -> Router:
@@ -30,27 +31,27 @@ def create_router() -> Router:
     return router
 
 
-async def start(message: Message, command: CommandObject, state: FSMContext, services: Services, texts: Texts,
+async def start(message: Message, command: CommandObject, state: FSMContext, billing: BillingService, texts: Texts,
                 language: str) -> SendMessage:
     # /start leaves whatever mode or question was open.
     await state.clear()
     # A deep link's payload: a referral counts only for a user created by this very /start.
     asks = start_payload(command.args)
     referral = asks[1] if asks is not None and asks[0] is StartAsks.REFERRAL else None
-    user = await services.billing.get_or_create_user(message.from_user.id, language, referral)  # type: ignore[union-attr]
+    user = await billing.get_or_create_user(message.from_user.id, language, referral)  # type: ignore[union-attr]
     promo_text = None
     if asks is not None and asks[0] is StartAsks.PROMO:
-        promo_text = await promo.promo_answer(services, texts, user.user_id, asks[1])
-        user = await services.billing.get_user_info(user.telegram_id) or user  # with what the code gave
+        promo_text = await promo.promo_answer(billing, texts, user.user_id, asks[1])
+        user = await billing.get_user_info(user.telegram_id) or user  # with what the code gave
     greeting = texts("start-greeting", name=message.from_user.first_name,  # type: ignore[union-attr]
-                     price=price_text(texts, services.billing.prices), total=user.free_operations_total)
-    parts = (greeting, promo_text, account_lines(texts, user, services.billing.prices), texts("start-choose"))
-    return message.answer("\n\n".join(part for part in parts if part), reply_markup=main_menu(texts, services.billing.prices))
+                     price=price_text(texts, billing.prices), total=user.free_operations_total)
+    parts = (greeting, promo_text, account_lines(texts, user, billing.prices), texts("start-choose"))
+    return message.answer("\n\n".join(part for part in parts if part), reply_markup=main_menu(texts, billing.prices))
 
 
-async def show_help(message: Message, services: Services, texts: Texts) -> SendMessage:
-    return message.answer(texts("help", price=price_text(texts, services.billing.prices),
-                               free=services.settings.billing.free_operations_count))
+async def show_help(message: Message, billing: BillingService, settings: Settings, texts: Texts) -> SendMessage:
+    return message.answer(texts("help", price=price_text(texts, billing.prices),
+                               free=settings.billing.free_operations_count))
 
 
 async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessage:
@@ -60,6 +61,6 @@ async def cancel(message: Message, state: FSMContext, texts: Texts) -> SendMessa
     return message.answer(texts("cancel-done"))
 
 
-async def balance(message: Message, services: Services, texts: Texts, language: str) -> SendMessage:
-    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    return message.answer(account_lines(texts, user, services.billing.prices), reply_markup=topup_button(texts))
+async def balance(message: Message, billing: BillingService, texts: Texts, language: str) -> SendMessage:
+    user = await billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    return message.answer(account_lines(texts, user, billing.prices), reply_markup=topup_button(texts))

@@ -3,17 +3,17 @@ starts the paid operation; the next photo starts a new pair."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.methods import SendMessage
 from aiogram.types import Message, TelegramObject
 
-from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.operations import ChatOrder, largest_photo
 from medialab.bot.states import FaceSwapStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
-from medialab.services import Services
 from medialab.bot.filters import HAS_PHOTO
 
 FACE = "face"
@@ -38,12 +38,12 @@ async def take_face(message: Message, state: FSMContext, texts: Texts) -> None:
     await message.answer(texts("face-swap-got-face"))
 
 
-async def take_target(message: Message, state: FSMContext, services: Services, texts: Texts,
-                      language: str, ticket: Ticket) -> SendMessage | None:
+async def take_target(message: Message, state: FSMContext) -> ChatOrder:
     face = (await state.get_data())[FACE]
     caption = (message.caption or "").strip() or None
-    started = await launch(message, services, texts, language, ticket, OperationType.FACE_SWAP,
-                           prompt=caption, photos=[face, largest_photo(message.photo or [])])
+    return ChatOrder(prompt=caption, photos=(face, largest_photo(message.photo or [])), then=partial(_next_pair, state))
+
+
+async def _next_pair(state: FSMContext) -> None:
     await state.set_data({})
     await state.set_state(FaceSwapStates.face)
-    return started

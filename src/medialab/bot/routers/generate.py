@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import StateFilter
-from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import PROMPT_TEXT
-from medialab.bot.operations import Ticket, launch
+from medialab.bot.operations import ChatOrder
 from medialab.bot.states import GenerateStates
-from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
-from medialab.services import Services
 
 
 def create_router() -> Router:
@@ -22,6 +19,5 @@ def create_router() -> Router:
     return router
 
 
-async def generate(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> SendMessage | None:
-    return await launch(message, services, texts, language, ticket, OperationType.GENERATE,
-                        prompt=(message.text or "").strip())
+async def generate(message: Message) -> ChatOrder:
+    return ChatOrder(prompt=(message.text or "").strip())

@@ -17,7 +17,7 @@ from medialab.bot.modes import MODES
 from medialab.bot.texts import Texts
 from medialab.bot.views import answer
 from medialab.domain.money import format_rub, format_signed_rub
-from medialab.services import Services
+from medialab.billing.service import BillingService
 
 # A charge or a refund is named by its mode's button ("🎨 Создать по описанию").
 _OPERATION_NAMES = {mode.operation.value: mode.button_key for mode in MODES}
@@ -33,21 +33,21 @@ def create_router() -> Router:
     return router
 
 
-async def show_history(message: Message, services: Services, texts: Texts, language: str) -> SendMessage:
-    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    statement = await services.billing.statement(user.user_id)
+async def show_history(message: Message, billing: BillingService, texts: Texts, language: str) -> SendMessage:
+    user = await billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    statement = await billing.statement(user.user_id)
     if not statement.movements:
         return answer(message, texts("history-empty"))
     return _page(message, texts, statement)
 
 
-async def show_older(callback: CallbackQuery, services: Services, texts: Texts, language: str) -> SendMessage:
+async def show_older(callback: CallbackQuery, billing: BillingService, texts: Texts, language: str) -> SendMessage:
     # Callback data can be forged: only the presser's own entries are ever read, before any id.
     raw = (callback.data or "").removeprefix(HISTORY_PREFIX)
     if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_ID_DIGITS):
         return answer(callback, texts("stale-button"))
-    user = await services.billing.get_or_create_user(callback.from_user.id, language)
-    statement = await services.billing.statement(user.user_id, before=int(raw))
+    user = await billing.get_or_create_user(callback.from_user.id, language)
+    statement = await billing.statement(user.user_id, before=int(raw))
     if not statement.movements:
         return answer(callback, texts("history-no-older"))
     return _page(callback, texts, statement)

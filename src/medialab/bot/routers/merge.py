@@ -3,20 +3,20 @@ saying how to merge them starts the paid operation, once there are at least two.
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, Message, TelegramObject
 
 from medialab.bot.filters import HAS_PHOTO, PROMPT_TEXT, data_is
 from medialab.bot.keyboards import MERGE_GO, merge_button
 from medialab.bot.modes import MERGE_MAX_PHOTOS
-from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.operations import ChatOrder, largest_photo
 from medialab.bot.states import MergeStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
-from medialab.services import Services
 
 MERGE_MIN_PHOTOS = 2
 PHOTOS, PROMPT = "photos", "prompt"
@@ -51,21 +51,16 @@ async def add_photo(message: Message, state: FSMContext, texts: Texts) -> None:
         await message.answer(texts("merge-photo-added", count=len(photos)), reply_markup=merge_button(texts, len(photos)))
 
 
-async def merge_by_button(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts,
-                          language: str, ticket: Ticket) -> SendMessage | None:
+async def merge_by_button(_: CallbackQuery, state: FSMContext) -> ChatOrder:
     data = await state.get_data()
-    return await _merge(callback, state, services, texts, language, ticket, data[PHOTOS], data.get(PROMPT))
+    return _merge(state, data[PHOTOS], data.get(PROMPT))
 
 
-async def merge_by_text(message: Message, state: FSMContext, services: Services, texts: Texts,
-                        language: str, ticket: Ticket) -> SendMessage | None:
+async def merge_by_text(message: Message, state: FSMContext) -> ChatOrder:
     photos = (await state.get_data())[PHOTOS]
-    return await _merge(message, state, services, texts, language, ticket, photos, (message.text or "").strip())
+    return _merge(state, photos, (message.text or "").strip())
 
 
-async def _merge(event: Message | CallbackQuery, state: FSMContext, services: Services, texts: Texts,
-                 language: str, ticket: Ticket, photos: list[str], prompt: str | None) -> SendMessage | None:
-    started = await launch(event, services, texts, language, ticket, OperationType.MERGE, prompt=prompt, photos=photos)
-    # The mode stays; the next photos make a new set.
-    await state.set_data({})
-    return started
+def _merge(state: FSMContext, photos: list[str], prompt: str | None) -> ChatOrder:
+    # Once started, the mode stays and the next photos make a new set.
+    return ChatOrder(prompt=prompt, photos=tuple(photos), then=partial(state.set_data, {}))

@@ -12,7 +12,7 @@ from medialab.bot.texts import Texts
 from medialab.bot.views import answer
 from medialab.bot.filters import data_starts_with
 from medialab.domain.money import format_rub
-from medialab.services import Services
+from medialab.billing.service import BillingService
 
 
 def create_router() -> Router:
@@ -21,7 +21,7 @@ def create_router() -> Router:
     return router
 
 
-async def choose_mode(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts) -> SendMessage:
+async def choose_mode(callback: CallbackQuery, state: FSMContext, billing: BillingService, texts: Texts) -> SendMessage:
     mode = MODES_BY_CALLBACK.get(callback.data or "")
     if mode is None:
         return answer(callback, texts("stale-button"))
@@ -29,6 +29,6 @@ async def choose_mode(callback: CallbackQuery, state: FSMContext, services: Serv
     await state.set_state(mode.first_state)
     intro = texts(mode.intro_key, max=MERGE_MAX_PHOTOS)
     if mode.operation.billable:  # add_text's intro says it is free
-        price = format_rub(services.billing.prices.price_of(mode.operation))
+        price = format_rub(billing.prices.price_of(mode.operation))
         intro = f"{intro}\n{texts('price-line', price=price)}"
     return answer(callback, intro)

@@ -20,7 +20,9 @@ from medialab.bot.states import TopupStates
 from medialab.bot.texts import Texts
 from medialab.bot.views import account_lines, reply
 from medialab.domain.money import format_rub, rubles
-from medialab.services import Services
+from medialab.billing.service import BillingService
+from medialab.settings import Settings
+from medialab.payments.service import PaymentService
 from medialab.bot.filters import data_is, data_starts_with
 
 # Where the mode the user was in is kept while the amount question is open.
@@ -37,29 +39,29 @@ def create_router() -> Router:
     return router
 
 
-async def show_menu(callback: CallbackQuery, services: Services, texts: Texts, language: str) -> None:
-    user = await services.billing.get_or_create_user(callback.from_user.id, language)
-    text = "\n\n".join((account_lines(texts, user, services.billing.prices), texts("payment-menu-choose")))
-    await reply(callback, text, payment_menu(texts, services.settings.stars.packages))
+async def show_menu(callback: CallbackQuery, billing: BillingService, settings: Settings, texts: Texts, language: str) -> None:
+    user = await billing.get_or_create_user(callback.from_user.id, language)
+    text = "\n\n".join((account_lines(texts, user, billing.prices), texts("payment-menu-choose")))
+    await reply(callback, text, payment_menu(texts, settings.stars.packages))
 
 
-async def top_up_fixed(callback: CallbackQuery, services: Services, texts: Texts) -> None:
+async def top_up_fixed(callback: CallbackQuery, settings: Settings, payments: PaymentService, texts: Texts) -> None:
     # Callback data can be forged by a modified client: the amount is checked like a typed one.
     raw = (callback.data or "").removeprefix(PAYMENT_AMOUNT_PREFIX)
     try:
-        amount = read_amount(raw, services.settings.billing.min_topup, services.settings.billing.max_topup)
+        amount = read_amount(raw, settings.billing.min_topup, settings.billing.max_topup)
     except AmountRefused as refused:
-        await reply(callback, _refusal(texts, services, refused))
+        await reply(callback, _refusal(texts, settings, refused))
         return
-    await request_topup(callback, services, texts, amount)
+    await request_topup(callback, payments, texts, amount)
 
 
-async def ask_amount(callback: CallbackQuery, state: FSMContext, services: Services, texts: Texts) -> None:
+async def ask_amount(callback: CallbackQuery, state: FSMContext, settings: Settings, texts: Texts) -> None:
     current = await state.get_state()
     if current != TopupStates.amount.state:
         await state.update_data({RESUME_STATE: current})
     await state.set_state(TopupStates.amount)
-    await reply(callback, "\n".join((texts("payment-custom-ask", **_limits(services)), texts("amount-cancel-hint"))))
+    await reply(callback, "\n".join((texts("payment-custom-ask", **_limits(settings)), texts("amount-cancel-hint"))))
 
 
 async def cancel_topup(callback: CallbackQuery, state: FSMContext, texts: Texts) -> None:
@@ -68,15 +70,16 @@ async def cancel_topup(callback: CallbackQuery, state: FSMContext, texts: Texts)
     await reply(callback, texts("payment-cancelled"))
 
 
-async def answer_amount(message: Message, state: FSMContext, services: Services, texts: Texts) -> None:
+async def answer_amount(message: Message, state: FSMContext, settings: Settings, payments: PaymentService,
+                        texts: Texts) -> None:
     try:
-        amount = read_amount(message.text, services.settings.billing.min_topup, services.settings.billing.max_topup)
+        amount = read_amount(message.text, settings.billing.min_topup, settings.billing.max_topup)
     except AmountRefused as refused:
         # The question stays open: the next message is read as an amount again.
-        await message.answer("\n".join((_refusal(texts, services, refused), texts("amount-cancel-hint"))))
+        await message.answer("\n".join((_refusal(texts, settings, refused), texts("amount-cancel-hint"))))
         return
     await _close_question(state)
-    await request_topup(message, services, texts, amount)
+    await request_topup(message, payments, texts, amount)
 
 
 async def _close_question(state: FSMContext) -> None:
@@ -87,10 +90,10 @@ async def _close_question(state: FSMContext) -> None:
     await state.set_state(resume)
 
 
-def _limits(services: Services) -> dict[str, str]:
-    return {"min": format_rub(rubles(services.settings.billing.min_topup)),
-            "max": format_rub(rubles(services.settings.billing.max_topup))}
+def _limits(settings: Settings) -> dict[str, str]:
+    return {"min": format_rub(rubles(settings.billing.min_topup)),
+            "max": format_rub(rubles(settings.billing.max_topup))}
 
 
-def _refusal(texts: Texts, services: Services, refused: AmountRefused) -> str:
-    return texts(refused.text_key, **_limits(services))
+def _refusal(texts: Texts, settings: Settings, refused: AmountRefused) -> str:
+    return texts(refused.text_key, **_limits(settings))

@@ -5,20 +5,19 @@ Both go through billing: add_text costs nothing but holds one of the user's in-f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import CAPTIONED_PHOTO, HAS_PHOTO, PROMPT_TEXT
-from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.operations import ChatOrder, largest_photo
 from medialab.bot.states import AddTextStates, EditStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
-from medialab.services import Services
 
 PHOTO = "photo"
 
@@ -48,28 +47,26 @@ def create_router() -> Router:
     return router
 
 
-async def _start(flow: PhotoAndText, message: Message, state: FSMContext, services: Services, texts: Texts,
-                 language: str, ticket: Ticket, photo: str, text: str) -> SendMessage | None:
-    started = await launch(message, services, texts, language, ticket, flow.operation, prompt=text, photos=[photo])
+def _order(flow: PhotoAndText, state: FSMContext, photo: str, text: str) -> ChatOrder:
+    return ChatOrder(prompt=text, photos=(photo,), then=partial(_next_photo, flow, state))
+
+
+async def _next_photo(flow: PhotoAndText, state: FSMContext) -> None:
     await state.set_data({})
     await state.set_state(flow.waiting_photo)
-    return started
 
 
 def _from_caption(flow: PhotoAndText):  # type: ignore[no-untyped-def]
-    async def photo_with_caption(message: Message, state: FSMContext, services: Services, texts: Texts,
-                                 language: str, ticket: Ticket) -> SendMessage | None:
-        return await _start(flow, message, state, services, texts, language, ticket,
-                     largest_photo(message.photo or []), (message.caption or "").strip())
+    async def photo_with_caption(message: Message, state: FSMContext) -> ChatOrder:
+        return _order(flow, state, largest_photo(message.photo or []), (message.caption or "").strip())
 
     return photo_with_caption
 
 
 def _from_text(flow: PhotoAndText):  # type: ignore[no-untyped-def]
-    async def text_after_photo(message: Message, state: FSMContext, services: Services, texts: Texts,
-                               language: str, ticket: Ticket) -> SendMessage | None:
+    async def text_after_photo(message: Message, state: FSMContext) -> ChatOrder:
         photo = (await state.get_data())[PHOTO]
-        return await _start(flow, message, state, services, texts, language, ticket, photo, (message.text or "").strip())
+        return _order(flow, state, photo, (message.text or "").strip())
 
     return text_after_photo
 

@@ -12,16 +12,18 @@ from medialab.billing import promo, referrals
 from medialab.bot.texts import Texts
 from medialab.domain.money import format_rub
 from medialab.domain.promo import BadPromoCode, promo_code, referral_payload
-from medialab.services import Services
+from medialab.billing.service import BillingService
+from medialab.settings import Settings
+from medialab.db.engine import Sessions
 
 
-async def redeem(message: Message, command: CommandObject, services: Services, texts: Texts,
+async def redeem(message: Message, command: CommandObject, billing: BillingService, texts: Texts,
                  language: str) -> SendMessage:
-    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    return message.answer(await promo_answer(services, texts, user.user_id, command.args))
+    user = await billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    return message.answer(await promo_answer(billing, texts, user.user_id, command.args))
 
 
-async def promo_answer(services: Services, texts: Texts, user_id: int, typed: str | None) -> str:
+async def promo_answer(billing: BillingService, texts: Texts, user_id: int, typed: str | None) -> str:
     """What the user is told of a code they typed (or came with); only a redemption changes anything."""
     if not (typed or "").strip():
         return texts("promo-usage")
@@ -30,7 +32,7 @@ async def promo_answer(services: Services, texts: Texts, user_id: int, typed: st
     except BadPromoCode:
         return texts("promo-bad-code")
     try:
-        redeemed = await promo.redeem(services.billing, user_id, code)
+        redeemed = await promo.redeem(billing, user_id, code)
     except promo.PromoRefused as refused:
         return texts(f"promo-refused-{refused.refusal.value.replace('_', '-')}", code=code)
     lines = [texts("promo-redeemed", code=code)]
@@ -42,12 +44,12 @@ async def promo_answer(services: Services, texts: Texts, user_id: int, typed: st
     return "\n".join(lines)
 
 
-async def invite(message: Message, bot: Bot, services: Services, texts: Texts, language: str) -> SendMessage:
-    bonus = services.settings.billing.referral_bonus
+async def invite(message: Message, bot: Bot, billing: BillingService, settings: Settings, sessions: Sessions, texts: Texts, language: str) -> SendMessage:
+    bonus = settings.billing.referral_bonus
     if bonus <= 0:
         return message.answer(texts("invite-off"))
-    user = await services.billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
-    code = await referrals.invite_code(services.sessions, user.user_id)
+    user = await billing.get_or_create_user(message.from_user.id, language)  # type: ignore[union-attr]
+    code = await referrals.invite_code(sessions, user.user_id)
     me = await bot.me()  # getMe once per process: aiogram keeps the answer
     link = f"https://t.me/{me.username}?start={referral_payload(code)}"
     # No preview: it would show the bot's card under every invitation the user copies.

@@ -6,15 +6,12 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
-from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from medialab.bot.filters import HAS_PHOTO
-from medialab.bot.operations import Ticket, largest_photo, launch
+from medialab.bot.operations import ChatOrder, largest_photo
 from medialab.bot.states import RetouchStates, UpscaleStates
-from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType
-from medialab.services import Services
 
 FLOWS: tuple[tuple[OperationType, State], ...] = (
     (OperationType.RETOUCH, RetouchStates.photo),
@@ -30,10 +27,9 @@ def create_router() -> Router:
 
 
 def _photo_handler(operation: OperationType):  # type: ignore[no-untyped-def]
-    async def take_photo(message: Message, services: Services, texts: Texts, language: str, ticket: Ticket) -> SendMessage | None:
+    async def take_photo(message: Message) -> ChatOrder:
         caption = (message.caption or "").strip() or None
-        return await launch(message, services, texts, language, ticket, operation,
-                            prompt=caption, photos=[largest_photo(message.photo or [])])
+        return ChatOrder(prompt=caption, photos=(largest_photo(message.photo or []),))
 
     take_photo.__name__ = f"take_{operation.value}_photo"
     return take_photo

@@ -15,14 +15,17 @@ from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
-from medialab.bot.notifier import NotDelivered
+from medialab.notify import NotDelivered
 from medialab.bot.operations import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub
 from medialab.payments.stars import CURRENCY, StarsPayments, Verdict
 from medialab.payments.stars_refund import take_back_refunded
-from medialab.services import Services
+from medialab.billing.service import BillingService
+from medialab.settings import Settings
+from medialab.db.engine import Sessions
+from medialab.notify import Notifier
 from medialab.bot.filters import OnLoop, data_starts_with
 
 log = logging.getLogger(__name__)
@@ -44,14 +47,9 @@ def create_router() -> Router:
     return router
 
 
-def _stars(services: Services) -> StarsPayments:
-    return StarsPayments(services.sessions, services.billing, services.settings, services.payments.referrals)
-
-
-async def send_invoice(callback: CallbackQuery, services: Services, texts: Texts) -> None:
+async def send_invoice(callback: CallbackQuery, stars: StarsPayments, texts: Texts) -> None:
     # Callback data can be forged by a modified client: only the configured packages are sold.
     raw = (callback.data or "").removeprefix(STARS_AMOUNT_PREFIX)
-    stars = _stars(services)
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 6 and stars.offers(int(raw))):
         await reply(callback, texts("stars-package-unknown"))
         return
@@ -69,38 +67,37 @@ async def send_invoice(callback: CallbackQuery, services: Services, texts: Texts
     )
 
 
-async def answer_pre_checkout(query: PreCheckoutQuery, services: Services, texts: Texts) -> None:
-    verdict = await _stars(services).pre_checkout(query.from_user.id, query.invoice_payload, query.currency,
-                                                  query.total_amount)
+async def answer_pre_checkout(query: PreCheckoutQuery, stars: StarsPayments, texts: Texts) -> None:
+    verdict = await stars.pre_checkout(query.from_user.id, query.invoice_payload, query.currency, query.total_amount)
     if verdict is Verdict.OK:
         await query.answer(ok=True)
     else:
         await query.answer(ok=False, error_message=texts(_REFUSAL_KEYS[verdict]))
 
 
-async def credit_payment(message: Message, services: Services, texts: Texts, language: str) -> None:
+async def credit_payment(message: Message, stars: StarsPayments, notifier: Notifier, texts: Texts, language: str) -> None:
     payment = message.successful_payment
     assert payment is not None and message.from_user is not None
-    paid = await _stars(services).settle(message.from_user.id, payment.invoice_payload, payment.currency,
-                                         payment.total_amount, payment.telegram_payment_charge_id)
+    paid = await stars.settle(message.from_user.id, payment.invoice_payload, payment.currency,
+                              payment.total_amount, payment.telegram_payment_charge_id)
     if paid.verdict is not Verdict.OK:
         await message.answer(texts("stars-payment-problem"))
         return
     if paid.credited:
         # The same message as a YooKassa top-up; a delivery again says nothing twice.
         try:
-            await services.notifier.topup_credited(message.from_user.id, language, paid.amount, paid.balance)
+            await notifier.topup_credited(message.from_user.id, language, paid.amount, paid.balance)
         except NotDelivered:
             # The credit stands (the user sees it in /balance); Telegram need not send it again.
             log.warning("user %s not told of Stars top-up %s", message.from_user.id, payment.telegram_payment_charge_id)
 
 
-async def take_back_refund(message: Message, services: Services, texts: Texts) -> SendMessage | None:
+async def take_back_refund(message: Message, billing: BillingService, sessions: Sessions, texts: Texts) -> SendMessage | None:
     """Telegram refunded a Stars payment (a dispute, or our own refund seen again): the rubles
     it credited are taken back once, and the user is told the balance."""
     refunded = message.refunded_payment
     assert refunded is not None and message.from_user is not None
-    taken = await take_back_refunded(services.sessions, services.billing, message.from_user.id,
+    taken = await take_back_refunded(sessions, billing, message.from_user.id,
                                       refunded.telegram_payment_charge_id, refunded.total_amount)
     if taken is None or not taken.debited:
         return None
@@ -108,8 +105,8 @@ async def take_back_refund(message: Message, services: Services, texts: Texts) -
                                      texts("balance-line", balance=format_rub(taken.balance)))))
 
 
-async def pay_support(message: Message, services: Services, texts: Texts) -> None:
-    contact = services.settings.billing.paysupport_contact
+async def pay_support(message: Message, settings: Settings, texts: Texts) -> None:
+    contact = settings.billing.paysupport_contact
     lines = [texts("paysupport")]
     if contact:
         lines.append(texts("paysupport-contact", contact=contact))

@@ -56,7 +56,7 @@ class AdminAuth:
 
 
 def auth_of(connection: ASGIConnection) -> AdminAuth:  # type: ignore[type-arg]
-    return AdminAuth(connection.app.state.services.settings.admin.web_token)
+    return AdminAuth(connection.app.state.settings.admin.web_token)
 
 
 def over_https(connection: ASGIConnection) -> bool:  # type: ignore[type-arg]

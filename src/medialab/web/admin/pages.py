@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Response, Stream, Template
@@ -19,10 +18,10 @@ from medialab.admin.arguments import AdminError, telegram_id
 from medialab.admin.dashboard import Period, figures
 from medialab.admin.service import AdminService
 from medialab.domain.money import format_rub
-from medialab.services import Services
 from medialab.web.admin.auth import COOKIE, COOKIE_PATH, PUBLIC, auth_of, over_https, require_admin
 from medialab.web.admin.chart import revenue_svg
 from medialab.web.refusals import mark_refused
+from medialab.web.state import AppState
 
 ACCOUNT_LINES = 20  # of each: operations, payments, ledger entries
 MAX_LOGIN_BODY = 4096
@@ -56,7 +55,7 @@ class AdminController(Controller):
     exception_handlers = {NotAuthorizedException: login_page}
 
     @get("/")
-    async def dashboard(self, request: Request, state: State) -> Template:  # type: ignore[type-arg]
+    async def dashboard(self, request: Request, state: AppState) -> Template:  # type: ignore[type-arg]
         # Query parameters are read here, after the guard: a stranger's request is refused as
         # unauthorised before anything in it is looked at.
         period = request.query_params.get("period", Period.WEEK.value)
@@ -65,17 +64,15 @@ class AdminController(Controller):
         except ValueError:
             mark_refused(request, "bad_period")
             return _page("message.html", 400, message=f"unknown period {period[:20]!r}: today, 7d or 30d")
-        services: Services = state.services
-        shown = await figures(services.sessions, chosen)
+        shown = await figures(state.sessions, chosen)
         return _page("dashboard.html", figures=shown, chart=revenue_svg(shown.daily), periods=list(Period))
 
     @get("/user")
-    async def account(self, request: Request, state: State) -> Template:  # type: ignore[type-arg]
+    async def account(self, request: Request, state: AppState) -> Template:  # type: ignore[type-arg]
         telegram = request.query_params.get("telegram_id", "")
-        services: Services = state.services
         try:
             wanted = telegram_id(telegram)
-            found = await AdminService(services.billing, services.sessions).account(wanted, ACCOUNT_LINES)
+            found = await AdminService(state.billing, state.sessions).account(wanted, ACCOUNT_LINES)
         except AdminError as exc:  # not an id (400), or no such user (404)
             status = 404 if telegram.strip().isdigit() else 400
             mark_refused(request, "no_user" if status == 404 else "bad_user_id")
@@ -83,14 +80,13 @@ class AdminController(Controller):
         return _page("account.html", telegram=telegram, message=None, lines=report.account_lines(found))
 
     @get("/ledger.csv")
-    async def ledger_csv(self, request: Request, state: State) -> Response[Any]:  # type: ignore[type-arg]
-        services: Services = state.services
+    async def ledger_csv(self, request: Request, state: AppState) -> Response[Any]:  # type: ignore[type-arg]
         try:
             first, after = ledger_export.days(request.query_params.get("from", ""), request.query_params.get("to", ""))
         except AdminError as exc:
             mark_refused(request, "bad_days")
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-        return Stream(ledger_export.csv_chunks(services.sessions, first, after), media_type="text/csv",
+        return Stream(ledger_export.csv_chunks(state.sessions, first, after), media_type="text/csv",
                       headers={"Content-Disposition": f'attachment; filename="{ledger_export.filename(first, after)}"',
                                "Cache-Control": "no-store"})
 
