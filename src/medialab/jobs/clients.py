@@ -41,6 +41,6 @@ class WorkerContext(TypedDict, total=False):
     jobs: JobClients
     billing: BillingService
     sessions: Sessions
-    # The payment sweeper's (jobs/payment_sweeper.py).
+    # The payment sweeper's (jobs/payment_sweep_cron.py).
     payments: PaymentService
     job_try: int
