@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from medialab.billing.results import RefundResult
-from medialab.notify import NotDelivered
 from medialab.jobs import job_cache, job_state
 from medialab.jobs.job_metrics import job_lost
 from medialab.jobs.job_state import Recipient
 from medialab.logs import log_context
+from medialab.notify import NotDelivered
 
 if TYPE_CHECKING:
     from medialab.jobs.clients import JobClients

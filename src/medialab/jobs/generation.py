@@ -3,11 +3,11 @@
 arq may run a job more than once (a retry, a worker killed mid-job, the same operation enqueued
 again), so every run first asks SQL whether the operation is still in flight: a delivered or
 compensated operation is left alone. JOB_TIMEOUT counts from the first start; a job that cannot
-finish within it, or fails for good, compensates its operation (clients/compensation.py).
+finish within it, or fails for good, compensates its operation (jobs/compensation.py).
 Transient failures (fal 429/5xx after its own retries, Telegram down) are tried again later with
 arq's Retry, the pause doubling from JOB_RETRY_DELAY, as long as the next try starts in time.
 Refunds are for our failures only: a user who blocked the bot keeps the result, which waits for
-their next message (clients/kept_results.py), and the operation stays paid for.
+their next message (jobs/kept_results.py), and the operation stays paid for.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 from aiogram.exceptions import TelegramBadRequest
 from arq import Retry
 
-from medialab.notify import NotDelivered
 from medialab.domain.operations import OperationType
 from medialab.jobs import job_cache, job_state, kept_results
-from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.clients import JobClients, WorkerContext
 from medialab.jobs.compensation import COMPENSATION_GRACE_SECONDS, compensate
 from medialab.jobs.inputs import PhotoUnavailable, download_photos
+from medialab.jobs.job_metrics import JobRun
 from medialab.jobs.provider_choice import open_provider
 from medialab.jobs.providers import ImageRequest, ImageResult, ProviderError
 from medialab.jobs.requests import GenerationRequest, request_from_job
 from medialab.logs import log_context
+from medialab.notify import NotDelivered
 
 if TYPE_CHECKING:
     from medialab.settings import Settings

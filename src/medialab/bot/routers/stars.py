@@ -14,19 +14,19 @@ from aiogram.filters import Command
 from aiogram.methods import SendMessage
 from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 
+from medialab.billing.service import BillingService
+from medialab.bot.filters import OnLoop, data_starts_with
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
-from medialab.notify import NotDelivered
 from medialab.bot.operations import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
+from medialab.db.engine import Sessions
 from medialab.domain.money import format_rub
+from medialab.notify import NotDelivered
+from medialab.notify import Notifier
 from medialab.payments.stars import CURRENCY, StarsPayments, Verdict
 from medialab.payments.stars_refund import take_back_refunded
-from medialab.billing.service import BillingService
 from medialab.settings import Settings
-from medialab.db.engine import Sessions
-from medialab.notify import Notifier
-from medialab.bot.filters import OnLoop, data_starts_with
 
 log = logging.getLogger(__name__)
 
