@@ -18,7 +18,7 @@ from medialab.billing.audit import check_ledger
 from medialab.bot.middlewares.billing import BillingMiddleware
 from medialab.bot.middlewares.locale import LocaleMiddleware
 from medialab.bot.client import create_bot
-from medialab.bot.operations import ChatOrder
+from medialab.bot.chat_orders import ChatOrder
 from medialab.db.redis import redis_client
 from medialab.domain.ledger import LedgerKind
 from medialab.jobs.start_operation import OperationStarter

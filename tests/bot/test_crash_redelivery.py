@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from conftest import REDIS_TEST_URL
 from medialab.billing.audit import check_ledger
-from medialab.bot.operations import OPERATION_NAMESPACE
+from medialab.bot.chat_orders import OPERATION_NAMESPACE
 from medialab.db.models import Balance, LedgerEntry, Operation, User
 from medialab.demo.stack import Process, free_port, system_environment, wait_until_ready
 from medialab.domain.ledger import LedgerKind
@@ -53,7 +53,7 @@ HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
 
 def operation_id(chat: int, message_id: int) -> str:
-    """The operation a prompt's charge is keyed by (bot/operations.py)."""
+    """The operation a prompt's charge is keyed by (bot/chat_orders.py)."""
     return uuid.uuid5(OPERATION_NAMESPACE, f"{TOKEN.split(':')[0]}:message:{chat}:{message_id}").hex
 
 

@@ -19,7 +19,7 @@ from medialab.demo.chat import DemoChat
 from medialab.demo.journey import expect, link_of, pay_on_checkout
 from medialab.demo.stack import System
 from medialab.jobs import job_state
-from medialab.jobs.compensation import LostJobSweepReport, stuck_after, sweep_stuck_operations
+from medialab.jobs.compensation import LostJobSweepReport, stuck_after, compensate_lost_jobs
 from medialab.services import Services
 
 from .conftest import settled_books, wait_until
@@ -49,10 +49,10 @@ async def kill_the_worker_mid_job(system: System, services: Services, chat: Demo
     fal.set_mode("succeed")  # for the jobs to come; the hanging one is not asked again
     assert await system.restart_worker(signal.SIGKILL) == -signal.SIGKILL
     # Not yet old enough to count as lost; once it is, it is compensated exactly once.
-    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs) == LostJobSweepReport()
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport()
     expect(await chat.wait("sendMessage", "возврат"), "бесплатную операцию")
 
 

@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 
 from medialab.jobs import job_state
-from medialab.jobs.compensation import LostJobSweepReport, stuck_after, sweep_stuck_operations
+from medialab.jobs.compensation import LostJobSweepReport, stuck_after, compensate_lost_jobs
 from medialab.logs import configure_logging
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
@@ -78,7 +78,7 @@ async def test_a_job_the_sweeper_finds_lost_is_counted_once_as_lost(
     lost_before = counted("medialab_jobs_total", outcome="lost")
     request = await charged_request(services, telegram, USER)  # charged, but the queue lost its job
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport()
     assert (await operation(services, request.operation_id)).status == "refunded"
     assert counted("medialab_jobs_total", outcome="lost") == lost_before + 1

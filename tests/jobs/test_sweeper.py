@@ -10,7 +10,7 @@ import msgspec
 
 from medialab.billing.audit import check_ledger
 from medialab.jobs import job_cache, job_state
-from medialab.jobs.compensation import LostJobSweepReport, compensate, stuck_after, sweep_stuck_operations
+from medialab.jobs.compensation import LostJobSweepReport, compensate, stuck_after, compensate_lost_jobs
 from medialab.jobs.generation import generate_image
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
@@ -26,12 +26,12 @@ async def test_an_operation_whose_job_never_ran_is_compensated_once_by_the_sweep
     services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox, run_worker: RunWorker
 ) -> None:
     request = await charged_request(services, telegram, USER)  # charged, but the queue lost its job
-    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs) == LostJobSweepReport()
     assert (await operation(services, request.operation_id)).job_state == "queued"
 
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state) == ("refunded", "failed") and op.error.startswith("lost:")
     assert await entries(services, request.operation_id) == [("charge", -1000), ("refund", 1000)]
@@ -53,8 +53,8 @@ async def test_a_refund_interrupted_after_its_claim_is_finished_by_the_sweeper(
     assert await job_state.claim_failure(services.sessions, request.operation_id, "provider down")
     assert await account(services, USER) == (9000, 0)
 
-    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport(finished=1)
-    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs) == LostJobSweepReport(finished=1)
+    assert await compensate_lost_jobs(services.jobs) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state) == ("refunded", "failed")
     assert await account(services, USER) == (10_000, 0)
@@ -105,7 +105,7 @@ async def test_a_job_that_died_between_delivery_and_settling_is_settled_not_sent
 
     assert await generate_image(await worker_context(), msgspec.to_builtins(rerun)) == "delivered"
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(settled=1)
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport(settled=1)
 
     for request in (rerun, swept):
         op = await operation(services, request.operation_id)

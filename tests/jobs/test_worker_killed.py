@@ -12,7 +12,7 @@ import pytest
 
 from medialab.billing.audit import check_ledger
 from medialab.jobs import job_state
-from medialab.jobs.compensation import LostJobSweepReport, stuck_after, sweep_stuck_operations
+from medialab.jobs.compensation import LostJobSweepReport, stuck_after, compensate_lost_jobs
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
@@ -46,13 +46,13 @@ async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
     assert worker.returncode == -signal.SIGKILL
 
     # Killed: nothing finished the operation, and it is not yet old enough to count as lost.
-    assert await sweep_stuck_operations(services.jobs) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs) == LostJobSweepReport()
     assert await entries(services, request.operation_id) == [("charge", -1000)]
     assert await in_flight(services, request.user_id) == {request.operation_id}
 
     later = job_state.utcnow() + stuck_after(services.settings) + timedelta(seconds=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport(compensated=1)
-    assert await sweep_stuck_operations(services.jobs, now=later) == LostJobSweepReport()
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport(compensated=1)
+    assert await compensate_lost_jobs(services.jobs, now=later) == LostJobSweepReport()
     op = await operation(services, request.operation_id)
     assert (op.status, op.job_state, op.attempts) == ("refunded", "failed", 1)
     assert await entries(services, request.operation_id) == [("charge", -1000), ("refund", 1000)]

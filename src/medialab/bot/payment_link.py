@@ -10,7 +10,7 @@ import logging
 from aiogram.types import CallbackQuery, Message
 
 from medialab.bot.keyboards import pay_link
-from medialab.bot.operations import operation_id_for
+from medialab.bot.chat_orders import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.domain.money import format_rub, rubles

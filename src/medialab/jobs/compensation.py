@@ -87,7 +87,7 @@ class LostJobSweepReport(msgspec.Struct, frozen=True):
     errors: int = 0
 
 
-async def sweep_stuck_operations(clients: JobClients, now: datetime | None = None) -> LostJobSweepReport:
+async def compensate_lost_jobs(clients: JobClients, now: datetime | None = None) -> LostJobSweepReport:
     """Finishes what dead jobs left: operations stuck queued or running past `stuck_after` are
     compensated (or settled, when their image did reach the user), interrupted refunds done."""
     counts = {"compensated": 0, "finished": 0, "settled": 0, "errors": 0}

@@ -16,7 +16,7 @@ from arq.connections import ArqRedis, RedisSettings
 from medialab.billing.audit import CHECK_INTERVAL_MINUTES, check_and_record
 from medialab.billing.reconcile import reconcile
 from medialab.jobs.clients import WorkerContext
-from medialab.jobs.compensation import arq_job_timeout, sweep_stuck_operations
+from medialab.jobs.compensation import arq_job_timeout, compensate_lost_jobs
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.kept_results import mark_all_waiting
 from medialab.jobs.payment_sweep_cron import SWEEP_PAYMENTS_CRON
@@ -47,7 +47,7 @@ async def check_books(ctx: WorkerContext) -> dict[str, int]:
 async def sweep_lost_jobs(ctx: WorkerContext) -> dict[str, int]:
     """Every minute: compensate operations whose job was lost (worker killed, queue lost), and
     mark again the users whose kept results wait for them (Redis flushed, a delivery died)."""
-    report = await sweep_stuck_operations(ctx["jobs"])
+    report = await compensate_lost_jobs(ctx["jobs"])
     waiting = await mark_all_waiting(ctx["jobs"])
     return msgspec.structs.asdict(report) | {"users_with_kept_results": waiting}
 

@@ -1,5 +1,5 @@
 """The billing flag: a handler registered with flags={"billing": "<operation type>"} says what the
-user asked for (a `ChatOrder`, bot/operations.py) and this middleware starts it through the one
+user asked for (a `ChatOrder`, bot/chat_orders.py) and this middleware starts it through the one
 use case (jobs/start_operation.py: charge, queue the job, give back if queuing fails), then puts
 the answer into words: the "working on it" message, or a refusal (no money, too many jobs
 running) with nothing taken. The free add_text goes the same way, admitted at price 0 within the
@@ -25,7 +25,7 @@ from medialab.billing.results import InsufficientFunds, TooManyInFlight
 from medialab.billing.service import BillingService
 from medialab.bot.keyboards import topup_button
 from medialab.bot.known_users import KnownUsers
-from medialab.bot.operations import ChatOrder, operation_id_for, started_text
+from medialab.bot.chat_orders import ChatOrder, operation_id_for, started_text
 from medialab.bot.texts import Texts
 from medialab.bot.views import answer, reply
 from medialab.domain.money import format_rub

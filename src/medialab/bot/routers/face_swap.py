@@ -10,7 +10,7 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, TelegramObject
 
-from medialab.bot.operations import ChatOrder, largest_photo
+from medialab.bot.chat_orders import ChatOrder, largest_photo
 from medialab.bot.states import FaceSwapStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType

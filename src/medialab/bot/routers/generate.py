@@ -7,7 +7,7 @@ from aiogram.filters import StateFilter
 from aiogram.types import Message
 
 from medialab.bot.filters import PROMPT_TEXT
-from medialab.bot.operations import ChatOrder
+from medialab.bot.chat_orders import ChatOrder
 from medialab.bot.states import GenerateStates
 from medialab.domain.operations import OperationType
 

@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, Message, TelegramObject
 from medialab.bot.filters import HAS_PHOTO, PROMPT_TEXT, data_is
 from medialab.bot.keyboards import MERGE_GO, merge_button
 from medialab.bot.modes import MERGE_MAX_PHOTOS
-from medialab.bot.operations import ChatOrder, largest_photo
+from medialab.bot.chat_orders import ChatOrder, largest_photo
 from medialab.bot.states import MergeStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType

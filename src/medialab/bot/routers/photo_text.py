@@ -14,7 +14,7 @@ from aiogram.fsm.state import State
 from aiogram.types import Message
 
 from medialab.bot.filters import CAPTIONED_PHOTO, HAS_PHOTO, PROMPT_TEXT
-from medialab.bot.operations import ChatOrder, largest_photo
+from medialab.bot.chat_orders import ChatOrder, largest_photo
 from medialab.bot.states import AddTextStates, EditStates
 from medialab.bot.texts import Texts
 from medialab.domain.operations import OperationType

@@ -9,7 +9,7 @@ from aiogram.fsm.state import State
 from aiogram.types import Message
 
 from medialab.bot.filters import HAS_PHOTO
-from medialab.bot.operations import ChatOrder, largest_photo
+from medialab.bot.chat_orders import ChatOrder, largest_photo
 from medialab.bot.states import RetouchStates, UpscaleStates
 from medialab.domain.operations import OperationType
 

@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, LabeledPrice, Message, PreCheckoutQuery
 from medialab.billing.service import BillingService
 from medialab.bot.filters import OnLoop, data_starts_with
 from medialab.bot.keyboards import STARS_AMOUNT_PREFIX
-from medialab.bot.operations import operation_id_for
+from medialab.bot.chat_orders import operation_id_for
 from medialab.bot.texts import Texts
 from medialab.bot.views import reply
 from medialab.db.engine import Sessions
