@@ -32,7 +32,7 @@ serve: $(STAMP)
 
 # The whole suite, on SQLite and PostgreSQL: the servers in TEST_POSTGRES_URL / TEST_REDIS_URL, else
 # those on 127.0.0.1, else embedded ones (README, Tests). TEST_WORKERS pytest-xdist processes,
-# each with its own databases (0: this process alone).
+# each with its own databases (0: this process alone; auto: twice the CPUs, tests/conftest.py).
 TEST_WORKERS ?= auto
 test: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS)

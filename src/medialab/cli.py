@@ -177,16 +177,19 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from arq.worker import run_worker
-
-    from medialab.jobs.worker import job_queue, redis_settings, worker_limits
-    from medialab.worker_app import WorkerSettings
+    from medialab.jobs.queue import job_queue, redis_settings
 
     try:
         connection = redis_settings(settings)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     _check_dependencies(settings)
+    # The jobs import aiogram (seconds of CPU): a refusal above does not wait for them.
+    from arq.worker import run_worker
+
+    from medialab.jobs.worker import worker_limits
+    from medialab.worker_app import WorkerSettings
+
     queue = job_queue(settings)
     import logging
 

@@ -19,7 +19,8 @@ from typing import Any
 from arq.worker import Worker, create_worker
 
 from medialab.jobs.metrics_server import start_metrics_server
-from medialab.jobs.worker import WorkerJobs, job_queue, worker_limits
+from medialab.jobs.queue import job_queue
+from medialab.jobs.worker import WorkerJobs, worker_limits
 from medialab.services import Services
 from medialab.settings import Settings
 

@@ -7,6 +7,7 @@ import httpx
 
 from medialab.demo.chat import DemoChat
 from medialab.demo.stack import System
+from medialab.http_tls import tls_context
 from medialab.sandbox.telegram import RecordedCall
 
 PROMPTS = ("a lighthouse at dawn", "a cat in a space suit", "a bowl of ramen, watercolour",
@@ -37,7 +38,7 @@ def link_of(call: RecordedCall) -> str:
 
 async def pay_on_checkout(confirmation_url: str) -> None:
     """The payer clicks "Pay" on the stand-in's checkout page; it then notifies our webhook."""
-    async with httpx.AsyncClient(timeout=30.0) as http:
+    async with httpx.AsyncClient(timeout=30.0, verify=tls_context()) as http:
         response = await http.post(f"{confirmation_url}/pay")
     if response.status_code != 303:
         raise JourneyError(f"the checkout page refused the payment: HTTP {response.status_code}")

@@ -20,6 +20,7 @@ import httpx
 
 import medialab
 from medialab.bot.registration import register_webhook
+from medialab.http_tls import tls_context
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
@@ -130,7 +131,7 @@ class System:
 
 
 async def wait_until_ready(web: Process, url: str) -> None:
-    async with httpx.AsyncClient(timeout=2.0) as http, asyncio.timeout(READY_TIMEOUT_SECONDS):
+    async with httpx.AsyncClient(timeout=2.0, verify=tls_context()) as http, asyncio.timeout(READY_TIMEOUT_SECONDS):
         while True:
             if web.popen is None or web.popen.poll() is not None:
                 raise RuntimeError(f"the web app exited at start; its log: {web.log_path}")

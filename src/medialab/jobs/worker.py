@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 from arq import cron
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import RedisSettings
 
 from medialab.billing.audit import CHECK_INTERVAL_MINUTES, check_and_record
 from medialab.billing.reconcile import reconcile
@@ -20,7 +20,6 @@ from medialab.jobs.compensation import arq_job_timeout, compensate_lost_jobs
 from medialab.jobs.generation import MAX_TRIES, generate_image
 from medialab.jobs.kept_results import mark_all_waiting
 from medialab.jobs.payment_sweep_cron import SWEEP_PAYMENTS_CRON
-from medialab.db.redis import redis_client
 from medialab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,20 +54,6 @@ async def sweep_lost_jobs(ctx: WorkerContext) -> dict[str, int]:
 def worker_limits(settings: Settings) -> dict[str, Any]:
     """Worker options that come from the settings, not from the class below."""
     return {"job_timeout": arq_job_timeout(settings)}
-
-
-def redis_settings(settings: Settings) -> RedisSettings:
-    if settings.redis.url is None:
-        raise ValueError("REDIS_URL must be set for the worker: the web app and the worker share one Redis "
-                         "(`medialab run` runs both in one process on an embedded one)")
-    return RedisSettings.from_dsn(settings.redis.url)
-
-
-def job_queue(settings: Settings) -> ArqRedis:
-    """The worker's own queue client. arq's RedisSettings has a connect deadline but none for
-    reads, so a stalled Redis would hang the worker's polling: this pool has both."""
-    redis_settings(settings)  # the same refusal when REDIS_URL is unset
-    return ArqRedis(pool_or_conn=redis_client(settings.redis.url, settings.redis.timeout).connection_pool)  # type: ignore[arg-type]
 
 
 class WorkerJobs:

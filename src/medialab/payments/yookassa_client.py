@@ -19,6 +19,7 @@ from typing import TypeVar
 import httpx
 import msgspec
 
+from medialab.http_tls import tls_context
 from medialab.payments.yookassa_api import (
     Amount,
     ApiError,
@@ -80,7 +81,7 @@ class YooKassaClient:
         self._max_attempts = max_attempts
         self._backoff_seconds = backoff_seconds
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(transport=transport)
+        self._http = http_client or httpx.AsyncClient(transport=transport, verify=tls_context())
 
     def __repr__(self) -> str:
         return f"YooKassaClient(api_url={self._api_url!r}, shop_id={self._shop_id!r})"

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, told to stop by an event: its own main loop looks for should_exit every
+    0.1 s, which the tests (three servers stopped after each of hundreds of tests) waited out."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.stop_requested = asyncio.Event()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        while not await self.on_tick(counter):
+            # on_tick refreshes the Date header every tenth tick; each wait here is a second.
+            counter += 10
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_requested.wait(), 1.0)
 
 
 @asynccontextmanager
@@ -24,7 +42,7 @@ async def serve_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> Asy
     # proxy_headers off as in `medialab serve`: the app decides whose X-Forwarded-For to
     # believe (uvicorn's default would rewrite the peer of every request from 127.0.0.1).
     config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False, proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     # A signal handler installed by uvicorn would steal Ctrl-C from the test runner or the demo.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -37,5 +55,6 @@ async def serve_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> Asy
         yield f"http://{host}:{bound_port}"
     finally:
         server.should_exit = True
+        server.stop_requested.set()
         await task
         sock.close()

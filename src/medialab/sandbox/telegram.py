@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from medialab.http_tls import tls_context
 from medialab.sandbox.telegram_http import build_app
 from medialab.sandbox.telegram_methods import CANONICAL_NAMES, HANDLERS
 from medialab.sandbox.telegram_recording import CallLog, RecordedCall
@@ -154,7 +155,7 @@ class BotApiSandbox(UserSide, CallLog):
         if secret_token is None and registered is not None:
             secret_token = registered.secret_token
         headers = {SECRET_HEADER: secret_token} if secret_token else {}
-        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS) as client:
+        async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_SECONDS, verify=tls_context()) as client:
             response = await client.post(webhook_url, json=update, headers=headers)
         self._perform_webhook_reply(response)
         return response

@@ -23,6 +23,7 @@ import msgspec
 from litestar import Litestar
 
 from medialab.domain.money import parse_amount_value
+from medialab.http_tls import tls_context
 from medialab.payments.yookassa_limits import WireValueError, check_idempotence_key
 from medialab.sandbox.yookassa_http import build_app
 from medialab.sandbox.yookassa_state import YooKassaState
@@ -135,7 +136,7 @@ class YooKassaSandbox:
         self, webhook_url: str, notification: WireObject, headers: Mapping[str, str] | None = None
     ) -> int:
         """POSTs a notification the way YooKassa does; returns the webhook's HTTP status."""
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with httpx.AsyncClient(timeout=10.0, verify=tls_context()) as http:
             response = await http.post(
                 webhook_url,
                 content=msgspec.json.encode(notification),

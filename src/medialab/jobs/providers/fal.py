@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from medialab.domain.operations import OperationType
+from medialab.http_tls import tls_context
 from medialab.jobs.providers.base import (
     ImageRequest,
     ImageResult,
@@ -96,7 +97,7 @@ class FalProvider:
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
+        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(30.0), verify=tls_context())
 
     def __repr__(self) -> str:
         return f"FalProvider(api_url={self._api_url!r}, key=<hidden>)"
