@@ -23,7 +23,9 @@ from medialab.db import migrate
 from medialab.demo.stack import free_port
 from medialab.settings import Settings
 
-pytestmark = pytest.mark.slow
+# One xdist worker takes the whole module (pyproject's --dist loadgroup): the venv is built once,
+# not once in each worker that runs one of these tests (~8 s of CPU apiece).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_wheel")]
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the wheel is built from the checkout these tests are in
 BOOKS_BALANCE = "books: every balance equals its ledger; no operation left unsettled"
