@@ -18,6 +18,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -54,20 +55,23 @@ async def medialab_process(*args: str, environ: Mapping[str, str], cwd: Path = W
     return await asyncio.to_thread(run_process, *args, environ=environ, cwd=cwd, program=program)
 
 
+# One command at a time (the standard streams and the logging set-up are the process's), in a
+# thread of their own: queued there, commands a test starts at once do not hold the threads of
+# the loop's default executor, which the test's loop serving the stand-ins may need meanwhile.
+_COMMANDS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medialab-command")
+
+
 async def medialab_in_process(*args: str, environ: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    """`medialab *args` in this process. In a thread, as main() runs its own event loop and the
-    stand-ins it talks to are served by the test's. One command at a time (the streams and the
-    logging set-up are the process's); an exception main() does not turn into an exit status
-    fails the test with its traceback."""
-    return await asyncio.to_thread(_run_in_this_thread, list(args), dict(environ))
-
-
-_ONE_AT_A_TIME = threading.Lock()
+    """`medialab *args` in this process. In another thread, as main() runs its own event loop and
+    the stand-ins it talks to are served by the test's; without the test's context variables
+    (the log ids), as a process starts with none. An exception main() does not turn into an
+    exit status fails the test with its traceback."""
+    return await asyncio.get_running_loop().run_in_executor(_COMMANDS, _run_in_this_thread, list(args), dict(environ))
 
 
 def _run_in_this_thread(args: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     thread = threading.get_ident()
-    with _ONE_AT_A_TIME, _logging_kept():
+    with _logging_kept():
         stdout, stderr = _ThreadStream(thread, sys.stdout), _ThreadStream(thread, sys.stderr)
         sys.stdout, sys.stderr = stdout, stderr  # type: ignore[assignment]
         try:
