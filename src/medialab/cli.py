@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -349,14 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """`environ`: the command's whole environment, read instead of the process's own and the
+    working directory's .env file (tests run commands in their process: tests/medialab_commands.py)."""
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace, Settings], int] = args.run
     from medialab.logs import configure_logging
     from medialab.settings import Settings, SettingsError
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env() if environ is None else Settings.from_env(environ, env_file=None)
         configure_logging(settings)
         return run(args, settings)
     except (SettingsError, CommandError) as exc:

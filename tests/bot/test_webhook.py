@@ -5,8 +5,6 @@ update is handled, deadlines of a handler's outside calls, draining at shutdown,
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,8 @@ from medialab.bot.registration import RegistrationError, register_webhook
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.settings import Settings
+
+from medialab_commands import environment, medialab_in_process, medialab_process
 
 from .conftest import SECRET, TOKEN, Chat, Launcher, Running, buttons, messages_since
 
@@ -151,30 +151,19 @@ async def test_the_registered_webhook_asks_only_for_the_updates_used(app: Runnin
     assert sorted(webhook.allowed_updates) == ["callback_query", "message", "pre_checkout_query"]
 
 
-async def _medialab(cwd: Path, *args: str, **env: str) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_", "REDIS_"))}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "medialab", *args, cwd=cwd, env=clean | env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
-
-
 async def test_set_webhook_command_registers_url_secret_and_updates(
     telegram: BotApiSandbox, telegram_url: str, tmp_path: Path
 ) -> None:
     url = "https://bot.example.com/telegram/webhook"
-    code, out, err = await _medialab(
-        tmp_path, "set-webhook", TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram_url,
-        TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET,
-    )
-    assert code == 0, err
-    assert out.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message, pre_checkout_query)")
+    # The one real process of the command; the refusals below run in this process.
+    done = await medialab_process("set-webhook", cwd=tmp_path, environ=environment(
+        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram_url, TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message, pre_checkout_query)")
     webhook = telegram.world.webhook
     assert webhook is not None and webhook.url == url and webhook.secret_token == SECRET
     assert sorted(webhook.allowed_updates) == ["callback_query", "message", "pre_checkout_query"]
-    assert TOKEN not in out + err and SECRET not in out + err
+    assert TOKEN not in done.stdout + done.stderr and SECRET not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("missing", "message"), [
@@ -182,13 +171,13 @@ async def test_set_webhook_command_registers_url_secret_and_updates(
     ("TELEGRAM_BOT_TOKEN", "medialab: TELEGRAM_BOT_TOKEN is not set"),
 ])
 async def test_set_webhook_without_url_or_token_exits_2_with_one_line(
-    telegram: BotApiSandbox, telegram_url: str, tmp_path: Path, missing: str, message: str
+    telegram: BotApiSandbox, telegram_url: str, missing: str, message: str
 ) -> None:
     env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram_url,
            "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook"}
     del env[missing]
-    code, out, err = await _medialab(tmp_path, "set-webhook", **env)
-    assert (code, out, err) == (2, "", message + "\n")
+    done = await medialab_in_process("set-webhook", environ=environment(**env))
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", message + "\n")
     assert telegram.world.webhook is None
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from conftest import REDIS_TEST_URL
 from dashboard.conftest import TOKEN, Books
 from medialab.domain.money import amount_value
-from ops.test_admin_commands import medialab
+from medialab_commands import environment, medialab_in_process
+
+
+async def export(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
+    environ = environment(database_url=database_url, redis_url=REDIS_TEST_URL)
+    return await medialab_in_process("admin", "export", *args, environ=environ)
 
 
 def days_around_today() -> tuple[str, str]:
@@ -43,7 +50,7 @@ async def test_the_web_and_the_command_export_the_same_entries(books: Books, das
         "111", "-50.00", "chargeback:r-ann")
     assert chargeback["reason"] == "'=HYPERLINK(\"x\")"  # text, not a formula, in a spreadsheet
 
-    done = await medialab("admin", "export", "--from", start, "--to", end, database_url=database_url)
+    done = await export("--from", start, "--to", end, database_url=database_url)
     assert done.returncode == 0, done.stderr
     # The capture reads universal newlines: the CSV's \r\n arrive as \n (the file below keeps them).
     assert done.stdout == answer.text.replace("\r\n", "\n")
@@ -52,8 +59,7 @@ async def test_the_web_and_the_command_export_the_same_entries(books: Books, das
 async def test_the_command_writes_a_file_or_refuses_in_one_line(books: Books, database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     start, end = days_around_today()
     target = tmp_path / "ledger.csv"
-    done = await medialab("admin", "export", "--from", start, "--to", end, "--output", str(target),
-                          database_url=database_url)
+    done = await export("--from", start, "--to", end, "--output", str(target), database_url=database_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"ledger entries from {start} to {end} written to {target}\n"
     assert target.read_bytes().count(b"\r\n") == 9  # the header and 8 entries, RFC 4180 lines
@@ -63,5 +69,5 @@ async def test_the_command_writes_a_file_or_refuses_in_one_line(books: Books, da
                 (("--from", start, "--to", end, "--output", str(tmp_path / "no" / "x.csv")),
                  f"medialab: cannot write {tmp_path / 'no' / 'x.csv'}: No such file or directory")]
     for args, line in refusals:
-        refused = await medialab("admin", "export", *args, database_url=database_url)
+        refused = await export(*args, database_url=database_url)
         assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", line + "\n")

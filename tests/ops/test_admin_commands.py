@@ -1,11 +1,11 @@
-"""`medialab admin user|grant|refund` run as real processes against real Redis and both databases."""
+"""`medialab admin user|grant|refund` against real Redis and both databases: in the test's process,
+and as real processes where the process is what is tested (at once, a refusal, what loads)."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conftest import REDIS_TEST_URL
+from medialab_commands import environment, medialab_in_process, medialab_process, run_process
 from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
 from medialab.billing.service import BillingService
@@ -23,26 +24,17 @@ from medialab.db.models import LedgerEntry, Payment
 from medialab.domain.ledger import LedgerKind
 from medialab.settings import Settings
 
-pytestmark = pytest.mark.slow  # each test runs the medialab command in a process of its own
-
-MEDIALAB = str(Path(sys.executable).parent / "medialab")
 ACTOR = f"cli:{getpass.getuser()}"
 
 
-def run(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-        env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **(env or {}), "DATABASE_URL": database_url}
-    environ.pop("REDIS_URL", None)
-    if redis_url is not None:
-        environ["REDIS_URL"] = redis_url
-    return subprocess.run([program, *args], env=environ, capture_output=True, text=True, timeout=180,
-                          cwd=Path(__file__).parent)
+def admin_environment(database_url: str, redis_url: str | None = REDIS_TEST_URL) -> dict[str, str]:
+    return environment(database_url=database_url, redis_url=redis_url)
 
 
-async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL,
-                   env: dict[str, str] | None = None, program: str = MEDIALAB) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(run, *args, database_url=database_url, redis_url=redis_url, env=env,
-                                   program=program)
+async def medialab(*args: str, database_url: str, redis_url: str | None = REDIS_TEST_URL) -> subprocess.CompletedProcess[str]:
+    """In this process (one at a time): the operator's commands in processes of their own took
+    ~1 s of CPU each, some hundred of them a run; the processes below keep the boundary."""
+    return await medialab_in_process(*args, environ=admin_environment(database_url, redis_url))
 
 
 @pytest.fixture
@@ -93,13 +85,15 @@ async def test_grant_is_one_ledger_entry_with_actor_and_reason(
     assert await check_ledger(sessions) == []
 
 
+@pytest.mark.slow  # runs the command in processes of its own
 async def test_a_grant_without_an_id_gets_a_fresh_one_each_time(
     database_url: str, billing: BillingService, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     user = await billing.get_or_create_user(9004)
-    first, second = await asyncio.gather(
-        medialab("admin", "grant", "9004", "5", database_url=database_url),
-        medialab("admin", "grant", "9004", "5", database_url=database_url),
+    environ = admin_environment(database_url)
+    first, second = await asyncio.gather(  # two processes at once
+        medialab_process("admin", "grant", "9004", "5", environ=environ),
+        medialab_process("admin", "grant", "9004", "5", environ=environ),
     )
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     grants = await entries(sessions, user.user_id, "grant")
@@ -270,8 +264,9 @@ async def test_bad_arguments_exit_2_with_one_line_and_change_nothing(
     assert await check_ledger(sessions) == []
 
 
+@pytest.mark.slow  # runs the command in processes of its own
 def test_a_missing_argument_is_one_line_too(tmp_path: Path) -> None:
-    done = run("admin", "grant", "9003", database_url=f"sqlite:///{tmp_path}/none.db")
+    done = run_process("admin", "grant", "9003", environ=admin_environment(f"sqlite:///{tmp_path}/none.db"))
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "medialab admin grant: the following arguments are required: rubles\n"
 
@@ -301,6 +296,7 @@ def packages(modules: list[str]) -> set[str]:
     return {name.partition(".")[0] for name in modules}
 
 
+@pytest.mark.slow  # runs the command in processes of its own
 async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, billing: BillingService) -> None:
     user_id, operations = await paying_user(billing, 9006)
     commands = [["--help"], ["admin", "user", "9006"], ["admin", "grant", "9006", "10"],
@@ -308,7 +304,8 @@ async def test_operators_commands_load_no_bot_web_or_jobs(database_url: str, bil
                 ["admin", "promo", "create", "cli10", "10", "--uses", "2"],
                 ["admin", "promo", "list"], ["admin", "promo", "disable", "CLI10"], ["reconcile"]]
 
-    done = await medialab("-c", PROBE, json.dumps(commands), database_url=database_url, program=sys.executable)
+    done = await medialab_process("-c", PROBE, json.dumps(commands), environ=admin_environment(database_url),
+                                  program=sys.executable)
     assert done.returncode == 0, done.stderr
     *printed, last = done.stdout.splitlines()
     (help_code, after_help), *after_commands = json.loads(last)

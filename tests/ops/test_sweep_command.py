@@ -1,4 +1,4 @@
-"""`medialab sweep` run as a real process against the YooKassa and Bot API stand-ins: every open
+"""`medialab sweep` (once as a real process) against the YooKassa and Bot API stand-ins: every open
 payment and every refund since the last pass, a summary, and an exit status that says whether
 something could not be settled."""
 
@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 import pytest
 
 from conftest import REDIS_TEST_URL
+from medialab_commands import environment, medialab_in_process, medialab_process
 from medialab.billing.audit import check_ledger
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
@@ -16,9 +17,7 @@ from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.settings import Settings
 from payments.conftest import BOT_TOKEN, RETURN_URL, SECRET_KEY, SHOP_ID, opened
 
-from .test_admin_commands import medialab
-
-pytestmark = pytest.mark.slow  # runs medialab sweep in processes of its own
+pytestmark = pytest.mark.slow  # runs medialab sweep in a process of its own
 
 PAID, WAITING = 920_001, 920_002
 
@@ -41,7 +40,10 @@ async def test_sweep_settles_every_open_payment_and_the_refunds_and_says_what_it
             yookassa.succeed(provider_id)
             yookassa.refund_in_dashboard(provider_id, 4_000)  # before any notification
 
-            done = await medialab("sweep", database_url=database_url, env=shop)
+            environ = environment(database_url=database_url, redis_url=REDIS_TEST_URL, **shop)
+            # The real process: the entry point, its output and exit status. Then in this process
+            # (a process of its own spends ~3 s importing aiogram).
+            done = await medialab_process("sweep", environ=environ)
 
             assert done.returncode == 0, done.stderr
             payments, creates, refunds = done.stdout.splitlines()
@@ -55,7 +57,7 @@ async def test_sweep_settles_every_open_payment_and_the_refunds_and_says_what_it
 
             # YooKassa away: the open payment and the list of refunds both wait for the next pass.
             yookassa.fail_next(2, status=503, processed=False)
-            failed = await medialab("sweep", database_url=database_url, env=shop)
+            failed = await medialab_in_process("sweep", environ=environ)
 
             assert failed.returncode == 2
             assert failed.stdout.splitlines()[0] == "payments: 1 open checked: none; 1 undecided, 0 failed"

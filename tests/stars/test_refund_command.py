@@ -1,15 +1,11 @@
-"""`medialab admin refund-stars <charge_id>` as a real process against the Bot API stand-in, and
+"""`medialab admin refund-stars <charge_id>` (once as a real process) against the Bot API stand-in, and
 /admin_refund_stars in an operator's chat: the Stars go back once through refundStarPayment, the
 rubles come off the balance once."""
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,22 +14,23 @@ from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.sandbox.telegram import BotApiSandbox
 
 from conftest import REDIS_TEST_URL
+from medialab_commands import environment, medialab_in_process, medialab_process
 from .conftest import TOKEN, Chat, Launcher, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
 
-pytestmark = pytest.mark.slow  # runs the medialab command, or the app, in processes of its own
+pytestmark = pytest.mark.slow  # runs the medialab command in a process of its own, and the app
 
-MEDIALAB = str(Path(sys.executable).parent / "medialab")
 USER = 780_001
 ADMIN = 780_009
 
 
+def _environ(app: Running) -> dict[str, str]:
+    return environment(database_url=app.settings.database.url, redis_url=REDIS_TEST_URL,
+                       TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=app.settings.telegram.api_url)
+
+
 async def refund_stars(app: Running, charge_id: str) -> subprocess.CompletedProcess[str]:
-    environ = {key: value for key, value in os.environ.items() if not key.startswith(("TELEGRAM_", "DATABASE_"))}
-    environ |= {"DATABASE_URL": app.settings.database.url, "REDIS_URL": REDIS_TEST_URL,
-                "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": app.settings.telegram.api_url}
-    # In a thread: the stand-in answering the process is served by this test's event loop.
-    return await asyncio.to_thread(subprocess.run, [MEDIALAB, "admin", "refund-stars", charge_id], env=environ,
-                                   capture_output=True, text=True, timeout=180, cwd=Path(__file__).parent)
+    """In this process: a process of its own would spend ~3 s importing aiogram."""
+    return await medialab_in_process("admin", "refund-stars", charge_id, environ=_environ(app))
 
 
 async def _paid(app: Running, telegram: BotApiSandbox) -> str:
@@ -54,7 +51,8 @@ async def _paid(app: Running, telegram: BotApiSandbox) -> str:
 async def test_refund_stars_twice_refunds_and_debits_once(app: Running, telegram: BotApiSandbox) -> None:
     charge_id = await _paid(app, telegram)
 
-    first = await refund_stars(app, charge_id)
+    # The one real process of the command: the installed entry point, its exit status and output.
+    first = await medialab_process("admin", "refund-stars", charge_id, environ=_environ(app))
     assert first.returncode == 0, first.stderr
     assert first.stdout == (f"Stars payment {charge_id}: 100 XTR refunded to user {USER}, "
                             "150 ₽ taken back: balance -10 ₽\n")
