@@ -148,6 +148,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A migrated, empty SQLite database, alone where what a test is about happens before any
+    database work (refusals at the door, processes sharing a port): on PostgreSQL too it would
+    run the same code again, in processes that take seconds to start."""
+    path = tmp_path / "medialab.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 async def _truncate(url: str) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
@@ -160,10 +170,7 @@ async def _truncate(url: str) -> None:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database of each backend."""
     if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "medialab.db"
-        shutil.copyfile(template, path)
-        return f"sqlite+aiosqlite:///{path}"
+        return request.getfixturevalue("sqlite_url")
     url = request.getfixturevalue("pg_migrated")
     asyncio.run(_truncate(url))
     return url

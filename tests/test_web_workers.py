@@ -131,13 +131,14 @@ def two_workers(database_url: str, tmp_path: Path, **env: str) -> Iterator[Serve
 
 @pytest.mark.slow
 def test_two_workers_serve_one_port_count_into_one_metrics_directory_and_stop_on_sigterm(
-    database_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     """One start of two workers (the expensive part) for what they do together: each answers
-    with its own app, /metrics on either reports the sum of both, both stop on SIGTERM."""
+    with its own app, /metrics on either reports the sum of both, both stop on SIGTERM. On
+    SQLite alone: what is tested is the processes, and each start costs seconds of CPU."""
     inherited = tmp_path / "inherited-metrics"  # another run's numbers, say: not to be read
     inherited.mkdir()
-    with two_workers(database_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(inherited)) as served:
+    with two_workers(sqlite_url, tmp_path, PROMETHEUS_MULTIPROC_DIR=str(inherited)) as served:
         workers = served.workers
         first, second = sorted(workers)
         # Each worker built its own app (the factory runs in the worker, then it says so).

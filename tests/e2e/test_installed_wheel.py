@@ -149,10 +149,31 @@ async def test_web_serves_and_is_ready(installed: Path, elsewhere: Path, databas
     assert code == -signal.SIGTERM and "Application shutdown complete." in log.read_text(), log.read_text()[-3000:]
 
 
-def test_the_demo_runs_from_the_installed_package(installed: Path, elsewhere: Path) -> None:
+# What the demo's journey must show (`make demo` plays the same from the checkout).
+KEY_LINES = [
+    "you:  /start",
+    "      [💰 Оплатить / Баланс → payment_menu]",
+    "      Использована бесплатная операция, осталось 0 из 4.",
+    "bot:  Недостаточно средств: операция стоит 10 ₽. Пополните баланс, чтобы продолжить.",
+    "you:  (presses payment_amount_100)",
+    "bot:  Оплата получена: 100 ₽ зачислено на баланс.",
+    "bot:  Операция не удалась, мы вернули 10 ₽ на баланс (возврат).",
+    "bot:  Баланс: 80 ₽",
+    BOOKS_BALANCE,
+]
+
+
+def test_the_demo_plays_the_journey_from_the_installed_package_and_exits_0(installed: Path, elsewhere: Path) -> None:
     # Relative paths, as a person types them (web and worker, which run inside --dir, must find the database).
     done = medialab_command(installed, elsewhere, "demo", "--dir", "run", "--output", "images", timeout=180)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert done.stdout.splitlines()[-1] == BOOKS_BALANCE
-    assert len(list((elsewhere / "images").glob("photo-*.png"))) == 6
+    lines = done.stdout.splitlines()
+    for line in KEY_LINES:
+        assert line in lines, line
+    assert lines[-1] == BOOKS_BALANCE
+    assert sum(line.startswith("bot:  [photo]") for line in lines) == 6
+    assert sorted(p.name for p in (elsewhere / "images").iterdir()) == [f"photo-0{n}.png" for n in range(1, 7)]
+    ledger = lines[lines.index("ledger:") + 2:-1]
+    assert [line.split()[1:3] for line in ledger] == [
+        ["topup", "100"], ["charge", "-10"], ["charge", "-10"], ["charge", "-10"], ["refund", "10"]]
     assert done.stderr == ""

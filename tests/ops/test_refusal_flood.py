@@ -23,7 +23,9 @@ from medialab.web.refusals import DEFAULT_REASONS
 from ops.scraped import parse, value
 from test_web_workers import environment, free_port, messages, poll
 
-pytestmark = pytest.mark.slow  # serves the app from a process of its own
+# Serves the app from a process of its own; on SQLite alone, as every request here is refused
+# or abandoned before any database work.
+pytestmark = pytest.mark.slow
 
 TOKEN = "424243:flood-TEST_token-never-in-logs"
 SECRET = "flood-webhook-secret"
@@ -42,10 +44,10 @@ def start_serve(database_url: str, refused_port: int, tmp_path: Path) -> tuple[i
 
 
 async def test_a_flood_of_refused_requests_is_counted_and_logged_in_summary(
-    database_url: str, redis: Redis, refused_port: int, tmp_path: Path
+    sqlite_url: str, redis: Redis, refused_port: int, tmp_path: Path
 ) -> None:
     assert DEFAULT_REASONS.keys() == REFUSAL_STATUSES  # the access log drops only what is summarised
-    port, log, server = start_serve(database_url, refused_port, tmp_path)
+    port, log, server = start_serve(sqlite_url, refused_port, tmp_path)
     statuses: Counter[tuple[str, int]] = Counter()
     try:
         poll(lambda: "Application startup complete." in messages(log), "started", log, server)
@@ -97,11 +99,11 @@ async def test_a_flood_of_refused_requests_is_counted_and_logged_in_summary(
 
 
 async def test_clients_that_hang_up_mid_body_are_no_error_of_ours(
-    database_url: str, redis: Redis, refused_port: int, tmp_path: Path
+    sqlite_url: str, redis: Redis, refused_port: int, tmp_path: Path
 ) -> None:
     """A client that promises a body and hangs up halfway (a scanner, a dropped connection): the
     request is abandoned quietly, no ERROR line and no traceback, and the server goes on."""
-    port, log, server = start_serve(database_url, refused_port, tmp_path)
+    port, log, server = start_serve(sqlite_url, refused_port, tmp_path)
     try:
         poll(lambda: "Application startup complete." in messages(log), "started", log, server)
         for path, secret in (("/telegram/webhook", SECRET), ("/yookassa/webhook", "")):
