@@ -5,6 +5,7 @@ container image does: release = migrate, web = serve, and the demo, which runs a
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,24 +25,45 @@ from medialab.db import migrate
 from medialab.demo.stack import free_port
 from medialab.settings import Settings
 
-# One xdist worker takes the whole module (pyproject's --dist loadgroup): the venv is built once,
-# not once in each worker that runs one of these tests (~8 s of CPU apiece).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("installed_wheel")]
+pytestmark = pytest.mark.slow
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the wheel is built from the checkout these tests are in
 BOOKS_BALANCE = "books: every balance equals its ledger; no operation left unsettled"
 
 
 @pytest.fixture(scope="session")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bin/ of a fresh venv holding the wheel and its dependencies, made once per session.
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bin/ of a fresh venv holding the wheel and its dependencies, made once per run: the
+    first xdist worker to ask builds it (some 20 s of CPU, pip's most of it) in the run's own
+    temp directory, which every worker's lies in; the others wait for it on a lock there and use
+    it. (xdist's `--dist loadgroup` would send these tests to one worker, but with pytest 9.2 it
+    no longer groups anything: it renames the tests through an attribute pytest stopped reading.)"""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        yield _installed(tmp_path_factory.mktemp("installed"))
+        return
+    shared = tmp_path_factory.getbasetemp().parent / "installed"  # the run's, beside each worker's own
+    shared.mkdir(exist_ok=True)
+    with (shared / "built.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (shared / "built").exists():
+                if (shared / "source").exists():
+                    pytest.fail("building the installed package failed in another xdist worker (its test says why)")
+                _installed(shared)
+                (shared / "built").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    yield shared / "venv" / "bin"
+
+
+def _installed(root: Path) -> Path:
+    """Builds the wheel and the venv in `root`.
 
     The dependencies come from the index pip is configured with (what a deployment does: a
     dependency the wheel forgot to declare fails here). When that install fails because no index
     serves them (a machine without network) they are this venv's own instead: the fresh venv
     sees its site-packages through a .pth file, the wheel goes in with --no-deps, and `pip check`
     proves that what the wheel declares is there in versions it accepts."""
-    root = tmp_path_factory.mktemp("installed")
     # The build runs on a copy of what the wheel is made of, so that setuptools' build/ and
     # egg-info land there and not in the checkout; with this venv's setuptools (a dev
     # dependency), so that it needs no index.

@@ -55,5 +55,5 @@ async def test_the_worker_serves_the_jobs_it_ran_on_its_own_metrics_port(
     assert value(families, "medialab_job_duration_seconds_count", operation_type="generate", outcome="delivered") == 1
     assert value(families, "medialab_queue_depth") is not None  # read at scrape time, as the web does
     assert elsewhere.status_code == 404
-    assert worker.returncode == 0
+    assert worker.returncode == 0, log.read_text(errors="replace")[-5000:]
     assert f"worker metrics at http://127.0.0.1:{port}/metrics" in log.read_text()
