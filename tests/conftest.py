@@ -34,6 +34,9 @@ from medialab.settings import Settings
 
 import suite_servers
 
+# The Bot API and YooKassa stand-ins, one set for every directory's tests.
+pytest_plugins = ["stand_ins"]
+
 # pytest-xdist names its workers gw0, gw1, ... (their children inherit it). The process that
 # started the run chooses the servers; its workers and the processes tests start inherit the choice.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")

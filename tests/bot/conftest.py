@@ -1,6 +1,7 @@
-"""The whole web app served on 127.0.0.1 against the Bot API and YooKassa stand-ins (each served
-the same way), with the webhook registered as `medialab set-webhook` registers it. Tests play
-users: they deliver updates to /telegram/webhook and read what the bot sent."""
+"""The whole web app served on 127.0.0.1 against the Bot API and YooKassa stand-ins (the suite's
+own, tests/stand_ins.py; YooKassa's served only for tests that name `yookassa`), with the
+webhook registered as `medialab set-webhook` registers it. Tests play users: they deliver
+updates to /telegram/webhook and read what the bot sent."""
 
 from __future__ import annotations
 
@@ -24,18 +25,16 @@ from medialab.db.models import LedgerEntry, Operation, User
 from medialab.jobs.requests import GENERATION_JOB, GenerationRequest, request_from_job
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox, RecordedCall
-from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.services import Services
 from medialab.settings import Settings
 from medialab.web.app import create_app
 from medialab.web.state import AppState
 
 from conftest import REDIS_TEST_URL
+from stand_ins import BOT_TOKEN, SECRET_KEY, SHOP_ID
 
-TOKEN = "987654:bot-TEST_token-never-logged"
+TOKEN = BOT_TOKEN  # the name tests/bot/test_webhook.py and tests/stars/test_refund_command.py import
 SECRET = "webhook-Secret_42"
-SHOP_ID = "100500"
-SECRET_KEY = "test_bot-shop-SeCrEt"
 RETURN_URL = "https://t.me/medialab_test_bot"
 
 
@@ -46,33 +45,18 @@ def png(width: int = 320, height: int = 240) -> bytes:
 
 
 @pytest.fixture
-def telegram() -> BotApiSandbox:
-    return BotApiSandbox(TOKEN)
-
-
-@pytest.fixture
-async def telegram_url(telegram: BotApiSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(telegram.app) as url:
-        yield url
-
-
-@pytest.fixture
-def yookassa() -> YooKassaSandbox:
-    return YooKassaSandbox(SHOP_ID, SECRET_KEY)
-
-
-@pytest.fixture
-async def yookassa_url(yookassa: YooKassaSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(yookassa.app) as url:
-        yield url
-
-
-@pytest.fixture
-def bot_settings(settings: Settings, telegram_url: str, yookassa_url: str, redis: Redis) -> Settings:
-    """Depends on `redis` so that the test's Redis database is emptied first."""
+def bot_settings(request: pytest.FixtureRequest, settings: Settings, telegram_url: str, redis: Redis) -> Settings:
+    """Depends on `redis` so that the test's Redis database is emptied first. The YooKassa
+    stand-in is served only for tests that name `yookassa` (those that pay or look at it);
+    for the others YooKassa is a port that refuses connections, so that a test which reaches
+    it without saying so fails instead of passing on a server nobody checks."""
+    if "yookassa" in request.fixturenames:
+        yookassa_url = request.getfixturevalue("yookassa_url")
+    else:
+        yookassa_url = f"http://127.0.0.1:{request.getfixturevalue('refused_port')}"
     return settings.with_overrides(
         redis={"url": REDIS_TEST_URL},
-        telegram={"bot_token": TOKEN, "api_url": telegram_url, "webhook_secret": SECRET},
+        telegram={"bot_token": BOT_TOKEN, "api_url": telegram_url, "webhook_secret": SECRET},
         yookassa={"shop_id": SHOP_ID, "secret_key": SECRET_KEY, "return_url": RETURN_URL, "api_url": yookassa_url, "max_attempts": 1, "timeout": 5.0})
 
 

@@ -15,7 +15,8 @@ from medialab.domain.ledger import LedgerKind
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.sandbox.telegram_state import bot_id_of
 
-from .conftest import TOKEN, Chat, Launcher, Running, ledger_of, operations_of, wait_for_messages
+from stand_ins import BOT_TOKEN
+from .conftest import Chat, Launcher, Running, ledger_of, operations_of, wait_for_messages
 
 ADMIN = 760_001
 USER = 760_002
@@ -55,7 +56,7 @@ async def test_the_admin_sees_an_account_in_any_state(app: Running, telegram: Bo
     assert lines[:5] == [f"user {USER} (id {user.user_id}, language ru)", "balance: 10,50 ₽",
                          "free operations: 4 of 4", "last operations (0):", "last payments (0):"]
     assert lines[5] == "last ledger entries (1):"
-    grant_id = f"tg-{bot_id_of(TOKEN)}-{ADMIN}-{grant['message']['message_id']}"
+    grant_id = f"tg-{bot_id_of(BOT_TOKEN)}-{ADMIN}-{grant['message']['message_id']}"
     assert lines[6].endswith(f"grant +10,50 ₽ -> 10,50 ₽  grant:{grant_id}  by {ACTOR}  (welcome)")
     assert len(lines) == 7
 
@@ -93,7 +94,7 @@ async def test_a_grant_is_one_ledger_entry_by_the_admin_and_a_redelivery_grants_
     await _known_user(telegram)
     admin = Chat(telegram, ADMIN)
     update = telegram.message_update(ADMIN, f"/admin_grant {USER} 150,50 goodwill:   ticket_77")
-    grant_id = f"tg-{bot_id_of(TOKEN)}-{ADMIN}-{update['message']['message_id']}"
+    grant_id = f"tg-{bot_id_of(BOT_TOKEN)}-{ADMIN}-{update['message']['message_id']}"
 
     first = await admin.send(update)
     assert first.params["text"] == f"granted 150,50 ₽ to user {USER}: balance 150,50 ₽ (grant id {grant_id})"

@@ -25,7 +25,8 @@ from medialab.jobs.start_operation import OperationStarter
 from medialab.sandbox.telegram import SECRET_HEADER, BotApiSandbox
 from medialab.services import Services
 
-from .conftest import SECRET, TOKEN, Chat, Launcher, Running, buttons, operations_of, queued_request, queued_requests
+from stand_ins import BOT_TOKEN
+from .conftest import SECRET, Chat, Launcher, Running, buttons, operations_of, queued_request, queued_requests
 
 USER = 730_001
 OTHER = 730_002
@@ -193,4 +194,4 @@ async def test_a_user_who_blocked_the_bot_breaks_nothing(
     assert (await queued_request(app.services, operation.id)).prompt == "a red fox"
     # Others are served as before.
     assert (await Chat(telegram, OTHER).say("/start")).params["text"].startswith("Привет")
-    assert TOKEN not in caplog.text and SECRET not in caplog.text
+    assert BOT_TOKEN not in caplog.text and SECRET not in caplog.text

@@ -35,7 +35,8 @@ from medialab.sandbox.telegram_wire import MethodCall, decode_value
 from medialab.services import Services
 from medialab.settings import Settings
 
-from .conftest import SECRET, TOKEN, queued_requests
+from stand_ins import BOT_TOKEN
+from .conftest import SECRET, queued_requests
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +55,7 @@ HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
 def operation_id(chat: int, message_id: int) -> str:
     """The operation a prompt's charge is keyed by (bot/chat_orders.py)."""
-    return uuid.uuid5(OPERATION_NAMESPACE, f"{TOKEN.split(':')[0]}:message:{chat}:{message_id}").hex
+    return uuid.uuid5(OPERATION_NAMESPACE, f"{BOT_TOKEN.split(':')[0]}:message:{chat}:{message_id}").hex
 
 
 class TelegramDelivery:
@@ -147,7 +148,7 @@ async def test_a_web_process_killed_under_load_charges_and_queues_each_prompt_on
     port = free_port()
     env = system_environment(database_url, REDIS_TEST_URL, {"telegram": telegram_url, "yookassa": NOWHERE,
                                                             "fal": NOWHERE}, port)
-    env.update(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET, FREE_OPERATIONS_COUNT="0",
+    env.update(TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET, FREE_OPERATIONS_COUNT="0",
                PRICE_PER_OPERATION=str(PRICE // 100), MAX_JOBS_IN_FLIGHT=str(PROMPTS_EACH + 1))
     services = await Services.open(Settings.from_env(env, env_file=None))
     web = Process("serve", env, tmp_path)

@@ -14,7 +14,7 @@ from medialab.sandbox.telegram import BotApiSandbox
 from medialab.bot.client import create_bot
 from medialab.settings import Settings
 
-from .conftest import TOKEN
+from stand_ins import BOT_TOKEN
 
 USER = 760_001
 OTHER = 760_002
@@ -25,7 +25,7 @@ async def notifier(telegram_url: str, telegram: BotApiSandbox) -> AsyncIterator[
     # Both users have started the bot (Telegram answers "chat not found" otherwise).
     for user in (USER, OTHER):
         telegram.command_update(user, "start")
-    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram_url}, env_file=None)
+    settings = Settings.from_env({"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url}, env_file=None)
     bot: Bot | None = create_bot(settings)
     assert bot is not None
     yield TelegramNotifier(bot)

@@ -16,27 +16,29 @@ from medialab.bot.registration import register_webhook
 from medialab.db.engine import create_engine, session_factory
 from medialab.demo.books import books_problem, wait_until_settled
 from medialab.demo.chat import DemoChat
-from medialab.demo.stack import BOT_TOKEN, FAL_KEY, Process, free_port, system_environment, wait_until_ready
+from medialab.demo.stack import FAL_KEY, Process, free_port, system_environment, wait_until_ready
 from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram_state import WebhookRegistration
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.settings import Settings
+from stand_ins import BOT_TOKEN
 
 pytestmark = pytest.mark.slow
 
 USER = 100_400_500
-NOWHERE = "http://127.0.0.1:9"  # YooKassa: not called here
 START_SECONDS = 120.0  # imports and the schema's upgrade on a busy machine
 
 
 @asynccontextmanager
-async def medialab_run(database_url: str, workdir: Path, telegram: BotApiSandbox,
+async def medialab_run(database_url: str, workdir: Path, telegram_url: str, yookassa_port: int,
                        *options: str) -> AsyncIterator[tuple[Process, Settings]]:
-    """`medialab run [options]` against the Telegram and fal.ai stand-ins, REDIS_URL unset."""
-    async with serve_in_loop(telegram.app) as telegram_url, serve_in_loop(FalSandbox(FAL_KEY).app) as fal_url:
-        env = system_environment(database_url, "", {"telegram": telegram_url, "yookassa": NOWHERE, "fal": fal_url},
-                                 free_port())
+    """`medialab run [options]` against the Telegram and fal.ai stand-ins, REDIS_URL unset;
+    YooKassa (not called here) a port that refuses connections."""
+    async with serve_in_loop(FalSandbox(FAL_KEY).app) as fal_url:
+        urls = {"telegram": telegram_url, "yookassa": f"http://127.0.0.1:{yookassa_port}", "fal": fal_url}
+        env = system_environment(database_url, "", urls, free_port())
+        env["TELEGRAM_BOT_TOKEN"] = BOT_TOKEN  # the suite's stand-in's token, not the demo's
         del env["REDIS_URL"]
         process = Process("run", env, workdir, *options)
         process.start()
@@ -66,11 +68,10 @@ async def books_balance(database_url: str) -> None:
 
 
 async def test_run_polling_takes_a_prompt_from_get_updates_runs_its_job_and_stops_on_sigterm(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, telegram: BotApiSandbox, telegram_url: str, refused_port: int
 ) -> None:
-    telegram = BotApiSandbox(BOT_TOKEN)
     telegram.world.webhook = WebhookRegistration("https://bot.example/telegram/webhook")  # set before
-    async with medialab_run(database_url, tmp_path, telegram, "--polling") as (process, _):
+    async with medialab_run(database_url, tmp_path, telegram_url, refused_port, "--polling") as (process, _):
         await telegram.wait_for("deleteWebhook", timeout=START_SECONDS)
         assert telegram.world.webhook is None
         written = await prompt_until_image(telegram)
@@ -82,10 +83,11 @@ async def test_run_polling_takes_a_prompt_from_get_updates_runs_its_job_and_stop
     await books_balance(database_url)
 
 
-async def test_run_upgrades_a_new_sqlite_file_and_serves_the_webhook_beside_a_worker(tmp_path: Path) -> None:
+async def test_run_upgrades_a_new_sqlite_file_and_serves_the_webhook_beside_a_worker(
+    tmp_path: Path, telegram: BotApiSandbox, telegram_url: str, refused_port: int
+) -> None:
     database_url = f"sqlite:///{tmp_path / 'new.db'}"
-    telegram = BotApiSandbox(BOT_TOKEN)
-    async with medialab_run(database_url, tmp_path, telegram) as (process, settings):
+    async with medialab_run(database_url, tmp_path, telegram_url, refused_port) as (process, settings):
         await wait_until_ready(process, f"http://127.0.0.1:{settings.server.port}")
         await register_webhook(settings)
         written = await prompt_until_image(telegram)

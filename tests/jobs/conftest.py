@@ -11,6 +11,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 
 from conftest import REDIS_TEST_URL
+from stand_ins import BOT_TOKEN
 from medialab.jobs.providers.fal import FalProvider
 from medialab.jobs.worker import worker_limits
 from medialab.worker_app import WorkerSettings
@@ -55,10 +56,8 @@ def fal(make_fal: Callable[..., FalProvider]) -> FalProvider:
     return make_fal()
 
 
-# ---- generation jobs: the Bot API stand-in, the worker's settings and an in-process worker ----
-
-BOT_TOKEN = "424242:jobs-TEST_token-never-in-logs"
-
+# ---- generation jobs: the Bot API stand-in (the suite's, tests/stand_ins.py) behind a front,
+# the worker's settings and an in-process worker ----
 
 class TelegramFront:
     """Telegram's front door before the Bot API stand-in: `fail_next` makes the next calls of a
@@ -86,29 +85,25 @@ class TelegramFront:
 
 
 @pytest.fixture
-def telegram() -> BotApiSandbox:
-    return BotApiSandbox(BOT_TOKEN)
-
-
-@pytest.fixture
 def telegram_front(telegram: BotApiSandbox) -> TelegramFront:
     return TelegramFront(telegram.app)
 
 
 @pytest.fixture
-async def telegram_url(telegram_front: TelegramFront) -> AsyncIterator[str]:
+async def telegram_front_url(telegram_front: TelegramFront) -> AsyncIterator[str]:
+    """Where the worker reaches Telegram: the suite's Bot API stand-in behind the front."""
     async with serve_in_loop(telegram_front) as base_url:
         yield base_url
 
 
 @pytest.fixture
-def job_settings(settings: Settings, fal_url: str, telegram_url: str) -> Settings:
+def job_settings(settings: Settings, fal_url: str, telegram_front_url: str) -> Settings:
     """The worker's settings: both stand-ins, fal polled every 10 ms, retries 50 ms apart.
     Users get no free operations here, so that operations are paid from the balance. No
     metrics port: workers of tests running at once would contend for it."""
     return settings.with_overrides(
         redis={"url": REDIS_TEST_URL},
-        telegram={"bot_token": BOT_TOKEN, "api_url": telegram_url},
+        telegram={"bot_token": BOT_TOKEN, "api_url": telegram_front_url},
         fal={"key": FAL_KEY, "api_url": fal_url, "poll_interval": 0.01},
         jobs={"retry_delay": 0.05, "timeout": 30},
         billing={"free_operations_count": 0},

@@ -17,7 +17,8 @@ from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
-from .conftest import BOT_TOKEN, FAL_KEY
+from stand_ins import BOT_TOKEN
+from .conftest import FAL_KEY
 from .scenario import charged_request, entries, in_flight, operation, queued, start_worker, wait_until
 
 pytestmark = pytest.mark.slow  # runs medialab worker in processes of its own
@@ -27,7 +28,7 @@ USER = 5401
 
 async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
     database_url: str, services: Services, telegram: BotApiSandbox, fal_sandbox: FalSandbox,
-    fal_url: str, telegram_url: str, tmp_path: Path,
+    fal_url: str, telegram_front_url: str, tmp_path: Path,
 ) -> None:
     fal_sandbox.set_mode("hang")  # the job waits on fal until it is killed
     request = await queued(services, await charged_request(services, telegram, USER))
@@ -37,7 +38,7 @@ async def test_a_worker_killed_mid_job_is_compensated_once_by_the_sweeper(
         running = (await operation(services, request.operation_id)).job_state == "running"
         return running and bool(fal_sandbox.requests_to("GET", "/status"))
 
-    worker = start_worker(database_url, telegram_url, fal_url, log)
+    worker = start_worker(database_url, telegram_front_url, fal_url, log)
     try:
         await wait_until(polled_by_the_job, "saw the job running", log)
     finally:

@@ -24,13 +24,13 @@ MEDIA_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def test_the_worker_serves_the_jobs_it_ran_on_its_own_metrics_port(
-    database_url: str, services: Services, telegram: BotApiSandbox, fal_url: str, telegram_url: str,
+    database_url: str, services: Services, telegram: BotApiSandbox, fal_url: str, telegram_front_url: str,
     tmp_path: Path,
 ) -> None:
     port = free_port()
     log = tmp_path / "worker.log"
     await queued(services, await charged_request(services, telegram, USER))
-    worker = start_worker(database_url, telegram_url, fal_url, log, HOST="127.0.0.1", WORKER_METRICS_PORT=str(port))
+    worker = start_worker(database_url, telegram_front_url, fal_url, log, HOST="127.0.0.1", WORKER_METRICS_PORT=str(port))
     scraped: list[Family] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:

@@ -22,16 +22,14 @@ from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.settings import Settings
 from medialab.web.app import create_app
+from stand_ins import BOT_TOKEN, SECRET_KEY, SHOP_ID
 
-TOKEN = "7012345678:AAH-kq3Zr_secret-token-0123456789abcdef"
 OTHER_TOKEN = "555:other-bot-token"
-SHOP_ID = "500100"
-YOOKASSA_KEY = "test_Yk-secret-key-ABCDEF0123456789"
 FAL_KEY = "3f1c2d4e-fal-id:9a8b7c6d5e-fal-secret"
 WEBHOOK_SECRET = "hook-secret-0xC0FFEE"
 DB_PASSWORD, REDIS_PASSWORD = "pg-pa$$word-42", "redis-pass-7f"
-BASIC = base64.b64encode(f"{SHOP_ID}:{YOOKASSA_KEY}".encode()).decode()
-SECRETS = (TOKEN, OTHER_TOKEN, YOOKASSA_KEY, FAL_KEY, WEBHOOK_SECRET, BASIC, "9a8b7c6d5e-fal-secret",
+BASIC = base64.b64encode(f"{SHOP_ID}:{SECRET_KEY}".encode()).decode()
+SECRETS = (BOT_TOKEN, OTHER_TOKEN, SECRET_KEY, FAL_KEY, WEBHOOK_SECRET, BASIC, "9a8b7c6d5e-fal-secret",
            DB_PASSWORD, REDIS_PASSWORD)
 
 
@@ -42,7 +40,7 @@ class Terminal(io.StringIO):
 
 def secret_settings(**extra: str) -> Settings:
     return Settings.from_env({
-        "TELEGRAM_BOT_TOKEN": TOKEN, "YOOKASSA_SHOP_ID": SHOP_ID, "YOOKASSA_SECRET_KEY": YOOKASSA_KEY,
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "YOOKASSA_SHOP_ID": SHOP_ID, "YOOKASSA_SECRET_KEY": SECRET_KEY,
         "FAL_KEY": FAL_KEY, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "DATABASE_URL": f"postgresql://shop:{quote(DB_PASSWORD, safe='')}@db.internal:5432/shop",
         "REDIS_URL": f"redis://:{REDIS_PASSWORD}@cache.internal:6379/0", **extra,
@@ -82,10 +80,10 @@ def assert_clean(text: str) -> None:
 
 
 @pytest.mark.parametrize(("template", "argument", "expected"), [
-    ("calling %s", f"https://api.telegram.org/bot{TOKEN}/getMe", f"https://api.telegram.org/bot{MASK}/getMe"),
+    ("calling %s", f"https://api.telegram.org/bot{BOT_TOKEN}/getMe", f"https://api.telegram.org/bot{MASK}/getMe"),
     ("file at %s", f"https://api.telegram.org/file/bot{OTHER_TOKEN}/photos/1.jpg", f"/file/bot{MASK}/photos/1.jpg"),
-    ("token %s configured", TOKEN, f"token {MASK} configured"),
-    ("shop key=%s", YOOKASSA_KEY, f"shop key={MASK}"),
+    ("token %s configured", BOT_TOKEN, f"token {MASK} configured"),
+    ("shop key=%s", SECRET_KEY, f"shop key={MASK}"),
     ("request headers %r", {"Authorization": f"Basic {BASIC}", "Idempotence-Key": "k1"},
      f"{{'Authorization': 'Basic {MASK}', 'Idempotence-Key': 'k1'}}"),
     ("raw headers %r", [(b"authorization", f"Key {FAL_KEY}".encode())], f"[(b'authorization', b'Key {MASK}')]"),
@@ -105,9 +103,9 @@ def test_each_secret_is_redacted(output: io.StringIO, template: str, argument: o
 
 def test_exception_text_is_redacted(output: io.StringIO) -> None:
     try:
-        raise RuntimeError(f"POST https://api.telegram.org/bot{TOKEN}/sendMessage failed; fal key {FAL_KEY}")
+        raise RuntimeError(f"POST https://api.telegram.org/bot{BOT_TOKEN}/sendMessage failed; fal key {FAL_KEY}")
     except RuntimeError:
-        logging.getLogger("medialab.test").exception("delivery failed for key %s", YOOKASSA_KEY)
+        logging.getLogger("medialab.test").exception("delivery failed for key %s", SECRET_KEY)
     [record] = lines(output)
     assert_clean(output.getvalue())
     assert record["message"] == f"delivery failed for key {MASK}"
@@ -137,7 +135,7 @@ def test_a_terminal_gets_readable_lines() -> None:
         log = logging.getLogger("medialab.test")
         log.info("below the level")
         with log_context(operation_id="op-7"):
-            log.warning("token %s", TOKEN)
+            log.warning("token %s", BOT_TOKEN)
     finally:
         logging.getLogger().removeHandler(handler)
         logging.getLogger().setLevel(logging.WARNING)
@@ -146,12 +144,11 @@ def test_a_terminal_gets_readable_lines() -> None:
     assert not line.startswith("{")
 
 
-async def test_httpx_request_lines_do_not_show_the_bot_token() -> None:
+async def test_httpx_request_lines_do_not_show_the_bot_token(telegram_url: str) -> None:
     """httpx logs every request URL at INFO: a Bot API URL carries the token in its path."""
-    sandbox = BotApiSandbox(TOKEN)
-    async with serve_in_loop(sandbox.app) as base_url, httpx.AsyncClient() as client:
+    async with httpx.AsyncClient() as client:
         with capture() as output:
-            response = await client.get(f"{base_url}/bot{TOKEN}/getMe")
+            response = await client.get(f"{telegram_url}/bot{BOT_TOKEN}/getMe")
     assert response.json()["ok"] is True
     request_lines = [r["message"] for r in lines(output) if r["logger"] == "httpx"]
     assert request_lines and f"/bot{MASK}/getMe" in request_lines[0]
@@ -174,8 +171,8 @@ async def test_requests_get_an_id_in_logs_and_in_the_response(
     assert [r["request_id"] for r in warnings] == ["edge-42", fresh]
 
 
-async def test_records_of_an_update_carry_its_id() -> None:
-    sandbox = BotApiSandbox(TOKEN)  # builds the updates; nothing is served
+async def test_records_of_an_update_carry_its_id(telegram: BotApiSandbox) -> None:
+    # `telegram` only builds the updates here; nothing is served.
     router = Router()
 
     @router.message()
@@ -185,11 +182,11 @@ async def test_records_of_an_update_carry_its_id() -> None:
     dispatcher = Dispatcher()
     dispatcher.update.outer_middleware(UpdateLogContext())
     dispatcher.include_router(router)
-    bot = Bot(TOKEN)
+    bot = Bot(BOT_TOKEN)
     with capture() as output:
         try:
             for text in ("first", "second"):
-                update = Update.model_validate(sandbox.message_update(42, text), context={"bot": bot})
+                update = Update.model_validate(telegram.message_update(42, text), context={"bot": bot})
                 await dispatcher.feed_update(bot, update)
         finally:
             await bot.session.close()

@@ -1,5 +1,5 @@
-"""A YooKassa stand-in served on 127.0.0.1, clients that talk to it over real HTTP, and our
-services configured against it."""
+"""Clients that talk to the suite's YooKassa stand-in (tests/stand_ins.py) over real HTTP, and
+our services configured against it and the Bot API stand-in."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from conftest import REDIS_TEST_URL
+from stand_ins import BOT_TOKEN, SECRET_KEY, SHOP_ID
 from medialab.db.models import LedgerEntry
 from medialab.db.models import Payment as PaymentRow
 from medialab.payments.service import TopupLink
@@ -28,8 +29,6 @@ from medialab.services import Services
 from medialab.settings import Settings
 from medialab.web.app import create_app
 
-SHOP_ID = "100500"
-SECRET_KEY = "test_Zq8-sEcReT-kEy-4dY0uR-eYeS-oNlY"
 RETURN_URL = "https://t.me/medialab_test_bot"
 METADATA = {"telegram_user_id": "123456789", "payment_id": "42"}
 
@@ -37,24 +36,13 @@ ClientFactory = Callable[..., YooKassaClient]
 
 
 @pytest.fixture
-def sandbox() -> YooKassaSandbox:
-    return YooKassaSandbox(SHOP_ID, SECRET_KEY)
-
-
-@pytest.fixture
-async def sandbox_url(sandbox: YooKassaSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(sandbox.app) as url:
-        yield url
-
-
-@pytest.fixture
-async def make_client(sandbox_url: str) -> AsyncIterator[ClientFactory]:
+async def make_client(yookassa_url: str) -> AsyncIterator[ClientFactory]:
     """Clients with a tiny backoff so that retries cost milliseconds; overrides per test."""
     made: list[YooKassaClient] = []
 
     def make(**overrides: Any) -> YooKassaClient:
         options: dict[str, Any] = {
-            "api_url": sandbox_url, "shop_id": SHOP_ID, "secret_key": SECRET_KEY,
+            "api_url": yookassa_url, "shop_id": SHOP_ID, "secret_key": SECRET_KEY,
             "timeout": 5.0, "max_attempts": 3, "backoff_seconds": 0.001,
         }
         made.append(YooKassaClient(**(options | overrides)))
@@ -71,9 +59,9 @@ def client(make_client: ClientFactory) -> YooKassaClient:
 
 
 @pytest.fixture
-async def raw_api(sandbox_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def raw_api(yookassa_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """Plain HTTP with the shop's credentials, for checking the stand-in's own answers."""
-    async with httpx.AsyncClient(base_url=sandbox_url, auth=(SHOP_ID, SECRET_KEY)) as http:
+    async with httpx.AsyncClient(base_url=yookassa_url, auth=(SHOP_ID, SECRET_KEY)) as http:
         yield http
 
 
@@ -90,12 +78,12 @@ async def create_topup(
 
 
 @pytest.fixture
-def shop_settings(settings: Settings, sandbox_url: str) -> Settings:
+def shop_settings(settings: Settings, yookassa_url: str) -> Settings:
     """The app's settings with the shop configured against the stand-in and this run's Redis;
     two attempts per request so that a test of "unreachable" takes one short backoff."""
     return settings.with_overrides(
         redis={"url": REDIS_TEST_URL},
-        yookassa={"shop_id": SHOP_ID, "secret_key": SECRET_KEY, "return_url": RETURN_URL, "api_url": sandbox_url, "max_attempts": 2, "timeout": 2.0})
+        yookassa={"shop_id": SHOP_ID, "secret_key": SECRET_KEY, "return_url": RETURN_URL, "api_url": yookassa_url, "max_attempts": 2, "timeout": 2.0})
 
 
 @asynccontextmanager
@@ -118,27 +106,15 @@ async def payment_rows(services: Services) -> list[PaymentRow]:
         return list((await session.execute(select(PaymentRow).order_by(PaymentRow.id))).scalars())
 
 
-BOT_TOKEN = "123456:payments-TEST_token"
 LOCALHOST = (ipaddress.ip_network("127.0.0.1/32"),)
 
 
 @pytest.fixture
-def bot_api() -> BotApiSandbox:
-    return BotApiSandbox(BOT_TOKEN)
-
-
-@pytest.fixture
-async def bot_api_url(bot_api: BotApiSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(bot_api.app) as url:
-        yield url
-
-
-@pytest.fixture
-def app_settings(shop_settings: Settings, bot_api_url: str) -> Settings:
+def app_settings(shop_settings: Settings, telegram_url: str) -> Settings:
     """The shop, a bot that writes to the Bot API stand-in, and notifications accepted from
     127.0.0.1 (where the tests post them from)."""
     return shop_settings.with_overrides(
-        telegram={"bot_token": BOT_TOKEN, "api_url": bot_api_url},
+        telegram={"bot_token": BOT_TOKEN, "api_url": telegram_url},
         yookassa={"allowed_ips": LOCALHOST})
 
 
@@ -194,9 +170,9 @@ async def serve_shop(settings: Settings, yookassa: YooKassaSandbox, telegram: Bo
 
 @pytest.fixture
 async def shop(
-    app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis
+    app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox, redis: Redis
 ) -> AsyncIterator[Shop]:
-    async with serve_shop(app_settings, sandbox, bot_api) as served:
+    async with serve_shop(app_settings, yookassa, telegram) as served:
         yield served
 
 

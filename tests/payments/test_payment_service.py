@@ -19,14 +19,14 @@ USER = 555_001
 
 
 async def test_create_stores_the_key_first_and_returns_the_confirmation_url(
-    services: Services, sandbox: YooKassaSandbox, sandbox_url: str
+    services: Services, yookassa: YooKassaSandbox, yookassa_url: str
 ) -> None:
     link = await services.payments.create_payment(USER, 100)
 
-    (request,) = sandbox.requests
+    (request,) = yookassa.requests
     (row,) = await payment_rows(services)
     assert link.payment_id == row.id and link.amount == 10_000
-    assert link.confirmation_url == f"{sandbox_url}/checkout/{row.provider_payment_id}"
+    assert link.confirmation_url == f"{yookassa_url}/checkout/{row.provider_payment_id}"
     assert request.idempotence_key == row.idempotence_key
     body = request.json()
     assert body == {
@@ -45,13 +45,13 @@ async def test_create_stores_the_key_first_and_returns_the_confirmation_url(
 
 
 async def test_a_configured_receipt_goes_with_the_payment(
-    shop_settings: Settings, sandbox: YooKassaSandbox, redis: object
+    shop_settings: Settings, yookassa: YooKassaSandbox, redis: object
 ) -> None:
     settings = shop_settings.with_overrides(
         yookassa={"receipt_email": "shop@example.com", "vat_code": 6, "tax_system_code": 2})
     async with opened(settings) as services:
         await services.payments.create_payment(USER, 250)
-    receipt = sandbox.requests[0].json()["receipt"]
+    receipt = yookassa.requests[0].json()["receipt"]
     assert receipt == {
         "customer": {"email": "shop@example.com"},
         "items": [{"description": "Пополнение баланса", "quantity": "1.00",
@@ -60,7 +60,7 @@ async def test_a_configured_receipt_goes_with_the_payment(
         "tax_system_code": 2,
     }
     # The stand-in checks the receipt as YooKassa does (the items add up to the amount).
-    assert len(sandbox.payments) == 1
+    assert len(yookassa.payments) == 1
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ async def test_a_configured_receipt_goes_with_the_payment(
      ("100", "not_whole_rubles"), (True, "not_whole_rubles")],
 )
 async def test_bad_sums_are_refused_and_nothing_is_stored(
-    services: Services, sandbox: YooKassaSandbox, amount: object, reason: str
+    services: Services, yookassa: YooKassaSandbox, amount: object, reason: str
 ) -> None:
     with pytest.raises(TopupRefused) as refused:
         await services.payments.create_payment(USER, amount)  # type: ignore[arg-type]
@@ -78,7 +78,7 @@ async def test_bad_sums_are_refused_and_nothing_is_stored(
     assert (refused.value.minimum, refused.value.maximum) == (10, 100_000)
     assert await payment_rows(services) == []
     assert await services.billing.get_user_info(USER) is None
-    assert sandbox.requests == []
+    assert yookassa.requests == []
 
 
 async def test_without_credentials_payments_are_unavailable(
@@ -91,10 +91,10 @@ async def test_without_credentials_payments_are_unavailable(
 
 
 async def test_a_create_without_answer_is_repeated_with_its_key(
-    services: Services, sandbox: YooKassaSandbox
+    services: Services, yookassa: YooKassaSandbox
 ) -> None:
     # Both attempts fail with 500 after YooKassa made the payment: the outcome is unknown.
-    sandbox.fail_next(2, status=500)
+    yookassa.fail_next(2, status=500)
     with pytest.raises(PaymentsUnavailable, match="cannot be reached"):
         await services.payments.create_payment(USER, 300)
     (row,) = await payment_rows(services)
@@ -102,30 +102,30 @@ async def test_a_create_without_answer_is_repeated_with_its_key(
 
     link = await services.payments.create_payment(USER, 300)
     assert link.payment_id == row.id
-    assert {r.idempotence_key for r in sandbox.requests} == {row.idempotence_key}
-    assert len(sandbox.requests) == 3
-    assert len({r.body for r in sandbox.requests}) == 1
-    (payment,) = sandbox.payments.values()
+    assert {r.idempotence_key for r in yookassa.requests} == {row.idempotence_key}
+    assert len(yookassa.requests) == 3
+    assert len({r.body for r in yookassa.requests}) == 1
+    (payment,) = yookassa.payments.values()
     assert link.confirmation_url.endswith(payment["id"])
     assert [r.provider_payment_id for r in await payment_rows(services)] == [payment["id"]]
 
 
 async def test_a_hung_request_is_retried_into_one_payment(
-    shop_settings: Settings, sandbox: YooKassaSandbox, redis: object
+    shop_settings: Settings, yookassa: YooKassaSandbox, redis: object
 ) -> None:
     async with opened(shop_settings.with_overrides(yookassa={"timeout": 0.3})) as services:
-        sandbox.hang_next(1, seconds=1.0)  # longer than YOOKASSA_TIMEOUT: the client tries again
+        yookassa.hang_next(1, seconds=1.0)  # longer than YOOKASSA_TIMEOUT: the client tries again
         link = await services.payments.create_payment(USER, 100)
         await asyncio.sleep(1.0)  # the hung request finishes on the stand-in too
-    assert [r.idempotence_key for r in sandbox.requests] == [sandbox.requests[0].idempotence_key] * 2
-    assert len(sandbox.payments) == 1
-    assert link.confirmation_url.endswith(next(iter(sandbox.payments)))
+    assert [r.idempotence_key for r in yookassa.requests] == [yookassa.requests[0].idempotence_key] * 2
+    assert len(yookassa.payments) == 1
+    assert link.confirmation_url.endswith(next(iter(yookassa.payments)))
 
 
 async def test_a_refused_create_is_closed_and_not_repeated(
-    services: Services, sandbox: YooKassaSandbox
+    services: Services, yookassa: YooKassaSandbox
 ) -> None:
-    sandbox.fail_next(1, status=400)
+    yookassa.fail_next(1, status=400)
     with pytest.raises(PaymentsUnavailable, match="refused"):
         await services.payments.create_payment(USER, 100)
     (refused,) = await payment_rows(services)
@@ -133,7 +133,7 @@ async def test_a_refused_create_is_closed_and_not_repeated(
 
     link = await services.payments.create_payment(USER, 100)
     assert link.payment_id != refused.id
-    assert len({r.idempotence_key for r in sandbox.requests}) == 2
+    assert len({r.idempotence_key for r in yookassa.requests}) == 2
 
 
 async def test_an_unreachable_api_is_unavailable(shop_settings: Settings, redis: object, refused_port: int) -> None:

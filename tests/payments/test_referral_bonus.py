@@ -27,9 +27,9 @@ BONUS = 5_000
 
 
 @pytest.fixture
-async def shop(app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox,
+async def shop(app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox,
                redis: Redis) -> AsyncIterator[Shop]:
-    async with serve_shop(app_settings.with_overrides(billing={"referral_bonus": BONUS}), sandbox, bot_api) as served:
+    async with serve_shop(app_settings.with_overrides(billing={"referral_bonus": BONUS}), yookassa, telegram) as served:
         yield served
         assert await check_ledger(served.services.sessions) == []
         report = await reconcile(served.services.billing, repair=False, pending_grace=0)
@@ -132,9 +132,9 @@ async def test_only_a_new_user_is_linked_and_a_user_who_paid_nothing_earns_nothi
 
 
 async def test_a_zero_bonus_turns_referrals_off(
-    app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis
+    app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox, redis: Redis
 ) -> None:
-    async with serve_shop(app_settings, sandbox, bot_api) as off:  # REFERRAL_BONUS defaults to 0
+    async with serve_shop(app_settings, yookassa, telegram) as off:  # REFERRAL_BONUS defaults to 0
         owner = await off.services.billing.get_or_create_user(REFERRER)
         code = await referrals.invite_code(off.services.sessions, owner.user_id)
         await off.services.billing.get_or_create_user(FRIEND, referral_code=code)

@@ -25,14 +25,14 @@ USER = 910_001
 
 async def test_100_concurrent_settlements_move_money_once(
     billing: BillingService, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-    make_client: ClientFactory, sandbox: YooKassaSandbox,
+    make_client: ClientFactory, yookassa: YooKassaSandbox,
 ) -> None:
     payments = PaymentService(
         sessions, settings.with_overrides(yookassa={"return_url": RETURN_URL}), billing, LogNotifier(), make_client()
     )
     link = await payments.create_payment(USER, 500)
     provider_id = link.confirmation_url.rsplit("/", 1)[-1]
-    sandbox.succeed(provider_id)
+    yookassa.succeed(provider_id)
 
     credits = await asyncio.gather(*(payments.settlement.settle_payment(provider_id) for _ in range(100)))
 

@@ -55,11 +55,11 @@ async def test_a_malformed_notification_is_counted_as_a_refusal(shop: Shop) -> N
 
 
 async def test_a_notification_from_outside_the_allowlist_is_counted_as_a_refusal(
-    app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis
+    app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox, redis: Redis
 ) -> None:
     settings = app_settings.with_overrides(yookassa={"allowed_ips": app_settings.yookassa.allowed_ips[:0]})
     labels = {"webhook": "yookassa", "reason": "source_not_allowed"}
-    async with serve_shop(settings, sandbox, bot_api) as shop:
+    async with serve_shop(settings, yookassa, telegram) as shop:
         before = await scraped(shop, "medialab_webhook_refusals_total", **labels)
         _, provider_id = await shop.paid_topup(USER, 100)
         assert await shop.notify(provider_id) == 403

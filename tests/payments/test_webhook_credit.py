@@ -113,11 +113,11 @@ async def test_a_user_who_blocked_the_bot_is_still_credited(shop: Shop) -> None:
 
 
 async def test_telegram_down_does_not_fail_the_credit(
-    app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis,
+    app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox, redis: Redis,
     caplog: pytest.LogCaptureFixture, refused_port: int,
 ) -> None:
     nowhere = f"http://127.0.0.1:{refused_port}"
-    async with serve_shop(app_settings.with_overrides(telegram={"api_url": nowhere}), sandbox, bot_api) as shop:
+    async with serve_shop(app_settings.with_overrides(telegram={"api_url": nowhere}), yookassa, telegram) as shop:
         with root_capture(caplog):
             link, provider_id = await shop.paid_topup(USER, 100)
             assert await shop.notify(provider_id) == 200

@@ -21,7 +21,8 @@ from medialab.sandbox.telegram import BotApiSandbox
 from medialab.sandbox.yookassa import YooKassaSandbox
 from medialab.settings import YOOKASSA_PUBLISHED_RANGES, Settings
 
-from .conftest import BOT_TOKEN, SECRET_KEY, SHOP_ID, Shop, serve_shop
+from stand_ins import BOT_TOKEN, SECRET_KEY, SHOP_ID
+from .conftest import Shop, serve_shop
 
 USER = 800_001
 
@@ -51,12 +52,12 @@ def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     ],
 )
 async def test_sources_outside_the_allowlist_get_403(
-    app_settings: Settings, sandbox: YooKassaSandbox, bot_api: BotApiSandbox, redis: Redis,
+    app_settings: Settings, yookassa: YooKassaSandbox, telegram: BotApiSandbox, redis: Redis,
     trusted: str, forwarded_for: str | None, status: int,
 ) -> None:
     settings = app_settings.with_overrides(
         yookassa={"allowed_ips": networks(YOOKASSA_PUBLISHED_RANGES), "trusted_proxies": networks(trusted) if trusted else ()})
-    async with serve_shop(settings, sandbox, bot_api) as shop:
+    async with serve_shop(settings, yookassa, telegram) as shop:
         link, provider_id = await shop.paid_topup(USER, 100)
         headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
         assert await shop.notify(provider_id, **headers) == status
@@ -64,7 +65,7 @@ async def test_sources_outside_the_allowlist_get_403(
         assert await shop.balance(USER) == credited
         assert await kept_notifications(shop) == (1 if status == 200 else 0)
         # A refused request never makes us call the API.
-        gets = [r for r in sandbox.requests if r.method == "GET"]
+        gets = [r for r in yookassa.requests if r.method == "GET"]
         assert len(gets) == (1 if status == 200 else 0)
 
 
@@ -165,10 +166,10 @@ async def test_health_says_what_is_configured_and_never_a_secret(shop: Shop) -> 
     assert SECRET_KEY not in response.text and SHOP_ID not in response.text
 
 
-async def test_health_without_credentials(app_settings: Settings, sandbox: YooKassaSandbox,
-                                          bot_api: BotApiSandbox, redis: Redis) -> None:
+async def test_health_without_credentials(app_settings: Settings, yookassa: YooKassaSandbox,
+                                          telegram: BotApiSandbox, redis: Redis) -> None:
     settings = app_settings.with_overrides(yookassa={"shop_id": None, "secret_key": None})
-    async with serve_shop(settings, sandbox, bot_api) as shop, httpx.AsyncClient() as http:
+    async with serve_shop(settings, yookassa, telegram) as shop, httpx.AsyncClient() as http:
         body = (await http.get(f"{shop.url}/yookassa/health")).json()
     assert (body["configured"], body["shop_id_set"], body["secret_key_set"]) == (False, False, False)
 

@@ -27,17 +27,18 @@ from medialab.payments.yookassa_api import (
 from medialab.payments.yookassa_client import YooKassaClient
 from medialab.sandbox.yookassa import YooKassaSandbox
 
-from .conftest import METADATA, RETURN_URL, SECRET_KEY, SHOP_ID, ClientFactory, create_topup
+from stand_ins import SECRET_KEY, SHOP_ID
+from .conftest import METADATA, RETURN_URL, ClientFactory, create_topup
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 async def test_create_sends_the_documented_body_and_reads_the_answer(
-    client: YooKassaClient, sandbox: YooKassaSandbox, sandbox_url: str
+    client: YooKassaClient, yookassa: YooKassaSandbox, yookassa_url: str
 ) -> None:
     payment = await create_topup(client, "topup-shape")
 
-    (request,) = sandbox.requests
+    (request,) = yookassa.requests
     assert (request.method, request.path) == ("POST", "/payments")
     assert request.json() == {
         "amount": {"value": "100.00", "currency": "RUB"},
@@ -54,56 +55,56 @@ async def test_create_sends_the_documented_body_and_reads_the_answer(
     assert uuid.UUID(payment.id)
     assert (payment.status, payment.paid, payment.refundable) == ("pending", False, False)
     assert payment.amount == Amount("100.00", "RUB") and payment.amount_kopecks == 10_000
-    assert payment.confirmation_url == f"{sandbox_url}/checkout/{payment.id}"
+    assert payment.confirmation_url == f"{yookassa_url}/checkout/{payment.id}"
     assert payment.created_at and TIMESTAMP.fullmatch(payment.created_at)
     assert payment.metadata == METADATA
 
     fetched = await client.get_payment(payment.id)
     assert fetched == payment
-    assert sandbox.requests[-1].method == "GET"
-    assert "idempotence-key" not in sandbox.requests[-1].headers
+    assert yookassa.requests[-1].method == "GET"
+    assert "idempotence-key" not in yookassa.requests[-1].headers
 
 
 async def test_receipt_is_sent_in_the_54fz_shape(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     item = ReceiptItem("Пополнение баланса", "1.00", Amount("100.00", "RUB"), vat_code=1)
     receipt = Receipt(Customer(email="payer@example.com"), [item])
     payment = await create_topup(client, receipt=receipt)
 
-    assert sandbox.requests[0].json()["receipt"] == {
+    assert yookassa.requests[0].json()["receipt"] == {
         "customer": {"email": "payer@example.com"},
         "items": [{"description": "Пополнение баланса", "quantity": "1.00",
                    "amount": {"value": "100.00", "currency": "RUB"}, "vat_code": 1,
                    "payment_mode": "full_prepayment", "payment_subject": "service"}],
     }
-    assert sandbox.payments[payment.id]["receipt_registration"] == "pending"
+    assert yookassa.payments[payment.id]["receipt_registration"] == "pending"
 
 
 async def test_wrong_secret_is_refused_at_once(
-    make_client: ClientFactory, sandbox: YooKassaSandbox
+    make_client: ClientFactory, yookassa: YooKassaSandbox
 ) -> None:
     client = make_client(secret_key="not-the-secret")
     with pytest.raises(YooKassaError) as refused:
         await create_topup(client)
     assert (refused.value.status, refused.value.code) == (401, "invalid_credentials")
-    assert len(sandbox.requests) == 1  # a refusal is not retried
-    assert sandbox.payments == {}
+    assert len(yookassa.requests) == 1  # a refusal is not retried
+    assert yookassa.payments == {}
 
 
 async def test_same_key_twice_gives_one_payment(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     first = await create_topup(client, "topup-twice")
     second = await create_topup(client, "topup-twice")
     assert second.id == first.id
-    assert len(sandbox.payments) == 1
+    assert len(yookassa.payments) == 1
     other = await create_topup(client, "topup-other")
     assert other.id != first.id
 
 
 async def test_error_body_becomes_a_typed_refusal(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     with pytest.raises(YooKassaError) as refused:
         await create_topup(client, currency="XXX")
@@ -111,7 +112,7 @@ async def test_error_body_becomes_a_typed_refusal(
     assert (error.status, error.code) == (400, "invalid_request")
     assert error.parameter == "amount.currency"
     assert error.description and error.error_id
-    assert len(sandbox.requests) == 1
+    assert len(yookassa.requests) == 1
 
     with pytest.raises(YooKassaError) as missing:
         await client.get_payment(str(uuid.uuid4()))
@@ -119,7 +120,7 @@ async def test_error_body_becomes_a_typed_refusal(
 
 
 async def test_limits_are_checked_before_sending(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     too_many = {f"key{i}": "v" for i in range(17)}
     for metadata in (too_many, {"k" * 33: "v"}, {"key": "v" * 513}, {"key": 1}):
@@ -133,7 +134,7 @@ async def test_limits_are_checked_before_sending(
             await create_topup(client, amount_kopecks=amount)
     with pytest.raises(ValueError, match="object id"):
         await client.get_payment("../refunds")
-    assert sandbox.requests == []
+    assert yookassa.requests == []
 
     at_limits = {f"k{i:02d}" + "x" * 29: "v" * 512 for i in range(16)}
     payment = await create_topup(client, metadata=at_limits, description="д" * 200)
@@ -141,21 +142,21 @@ async def test_limits_are_checked_before_sending(
     assert payment.metadata == at_limits
 
 
-async def test_capture_and_cancel(client: YooKassaClient, sandbox: YooKassaSandbox) -> None:
+async def test_capture_and_cancel(client: YooKassaClient, yookassa: YooKassaSandbox) -> None:
     whole = await create_topup(client, "capture-whole")
-    sandbox.wait_for_capture(whole.id)
+    yookassa.wait_for_capture(whole.id)
     captured = await client.capture_payment(whole.id, "capture-whole-1")
     assert (captured.status, captured.paid, captured.amount_kopecks) == ("succeeded", True, 10_000)
-    assert sandbox.requests[-1].json() == {}
+    assert yookassa.requests[-1].json() == {}
 
     part = await create_topup(client, "capture-part")
-    sandbox.wait_for_capture(part.id)
+    yookassa.wait_for_capture(part.id)
     partial = await client.capture_payment(part.id, "capture-part-1", 6_000, "RUB")
     assert (partial.status, partial.amount_kopecks) == ("succeeded", 6_000)
-    assert sandbox.requests[-1].json() == {"amount": {"value": "60.00", "currency": "RUB"}}
+    assert yookassa.requests[-1].json() == {"amount": {"value": "60.00", "currency": "RUB"}}
 
     doomed = await create_topup(client, "cancel-me")
-    sandbox.wait_for_capture(doomed.id)
+    yookassa.wait_for_capture(doomed.id)
     canceled = await client.cancel_payment(doomed.id, "cancel-me-1")
     assert canceled.status == "canceled" and canceled.cancellation_details is not None
     assert canceled.cancellation_details.party == "merchant"
@@ -164,12 +165,12 @@ async def test_capture_and_cancel(client: YooKassaClient, sandbox: YooKassaSandb
     assert refused.value.code == "invalid_request"
 
 
-async def test_full_and_partial_refunds(client: YooKassaClient, sandbox: YooKassaSandbox) -> None:
+async def test_full_and_partial_refunds(client: YooKassaClient, yookassa: YooKassaSandbox) -> None:
     payment = await create_topup(client)
-    sandbox.succeed(payment.id)
+    yookassa.succeed(payment.id)
 
     refund = await client.create_refund(payment.id, 4_000, "RUB", "refund-1")
-    assert sandbox.requests[-1].json() == {
+    assert yookassa.requests[-1].json() == {
         "payment_id": payment.id, "amount": {"value": "40.00", "currency": "RUB"},
     }
     assert (refund.status, refund.payment_id) == ("succeeded", payment.id)
@@ -188,31 +189,31 @@ async def test_full_and_partial_refunds(client: YooKassaClient, sandbox: YooKass
 
 
 async def test_refund_pages_follow_the_cursor_through_the_whole_list(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     payment = await create_topup(client)
-    sandbox.succeed(payment.id)
+    yookassa.succeed(payment.id)
     start = datetime.now(UTC)
-    made = [sandbox.refund_in_dashboard(payment.id, 10, start + timedelta(seconds=n))["id"] for n in range(150)]
-    sandbox.requests.clear()
+    made = [yookassa.refund_in_dashboard(payment.id, 10, start + timedelta(seconds=n))["id"] for n in range(150)]
+    yookassa.requests.clear()
 
     pages = [page async for page in client.refund_pages(created_at_gte=start + timedelta(seconds=20))]
 
     assert [refund.id for page in pages for refund in page] == made[:19:-1]  # newest first
     assert all(refund.status == "succeeded" and refund.created for page in pages for refund in page)
-    first, second = (parse_qs(request.query) for request in sandbox.requests)
+    first, second = (parse_qs(request.query) for request in yookassa.requests)
     assert first == {"limit": ["100"], "created_at.gte": [api_timestamp(start + timedelta(seconds=20))]}
     assert second.keys() == {"limit", "created_at.gte", "cursor"}
     assert [refund.id async for page in client.refund_pages(payment_id=payment.id) for refund in page] == made[::-1]
 
 
 async def test_the_secret_never_shows(
-    make_client: ClientFactory, sandbox: YooKassaSandbox, caplog: pytest.LogCaptureFixture
+    make_client: ClientFactory, yookassa: YooKassaSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     credentials = base64.b64encode(f"{SHOP_ID}:{SECRET_KEY}".encode()).decode()
     client = make_client()
-    sandbox.fail_next(3, status=500)
+    yookassa.fail_next(3, status=500)
     problems: list[BaseException] = []
     for attempt in (create_topup(client), make_client(shop_id="wrong").get_payment("abc")):
         try:

@@ -13,63 +13,64 @@ from medialab.payments.yookassa_api import YooKassaUnavailable
 from medialab.payments.yookassa_client import YooKassaClient
 from medialab.sandbox.yookassa import YooKassaSandbox
 
-from .conftest import SECRET_KEY, SHOP_ID, ClientFactory, create_topup
+from stand_ins import SECRET_KEY, SHOP_ID
+from .conftest import ClientFactory, create_topup
 
 
 async def test_500_is_retried_with_the_same_key_and_body(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
-    sandbox.fail_next(1, status=500)  # the first attempt takes effect but its answer is lost
+    yookassa.fail_next(1, status=500)  # the first attempt takes effect but its answer is lost
     payment = await create_topup(client, "topup-500")
 
-    assert [r.idempotence_key for r in sandbox.requests] == ["topup-500", "topup-500"]
-    assert sandbox.requests[0].body == sandbox.requests[1].body
-    assert list(sandbox.payments) == [payment.id]
+    assert [r.idempotence_key for r in yookassa.requests] == ["topup-500", "topup-500"]
+    assert yookassa.requests[0].body == yookassa.requests[1].body
+    assert list(yookassa.payments) == [payment.id]
 
 
 async def test_202_and_429_are_repeated_until_an_answer(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
-    sandbox.accept_next(1)
-    sandbox.fail_next(1, status=429)
+    yookassa.accept_next(1)
+    yookassa.fail_next(1, status=429)
     payment = await create_topup(client, "topup-202")
-    assert len(sandbox.requests) == 3
-    assert {r.idempotence_key for r in sandbox.requests} == {"topup-202"}
-    assert list(sandbox.payments) == [payment.id]
+    assert len(yookassa.requests) == 3
+    assert {r.idempotence_key for r in yookassa.requests} == {"topup-202"}
+    assert list(yookassa.payments) == [payment.id]
 
 
 async def test_a_hang_past_the_timeout_is_retried(
-    make_client: ClientFactory, sandbox: YooKassaSandbox
+    make_client: ClientFactory, yookassa: YooKassaSandbox
 ) -> None:
     client = make_client(timeout=0.2)
-    sandbox.hang_next(1, seconds=0.6)
+    yookassa.hang_next(1, seconds=0.6)
     payment = await create_topup(client, "topup-hang")
-    assert [r.idempotence_key for r in sandbox.requests] == ["topup-hang", "topup-hang"]
+    assert [r.idempotence_key for r in yookassa.requests] == ["topup-hang", "topup-hang"]
     await asyncio.sleep(0.6)  # the hung request finishes on the server: still one payment
-    assert list(sandbox.payments) == [payment.id]
+    assert list(yookassa.payments) == [payment.id]
 
 
 async def test_exhausted_retries_leave_the_result_unknown(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
-    sandbox.fail_next(3, status=500)
+    yookassa.fail_next(3, status=500)
     with pytest.raises(YooKassaUnavailable) as unavailable:
         await create_topup(client, "topup-unknown")
     assert unavailable.value.attempts == 3 and "HTTP 500" in str(unavailable.value)
-    assert len(sandbox.requests) == 3
+    assert len(yookassa.requests) == 3
 
     # The stand-in did create it (as YooKassa may have): asking again with the key reveals it.
     payment = await create_topup(client, "topup-unknown")
-    assert list(sandbox.payments) == [payment.id]
+    assert list(yookassa.payments) == [payment.id]
 
 
 async def test_unprocessed_failures_create_nothing(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
-    sandbox.fail_next(3, status=503, processed=False)
+    yookassa.fail_next(3, status=503, processed=False)
     with pytest.raises(YooKassaUnavailable):
         await create_topup(client)
-    assert sandbox.payments == {}
+    assert yookassa.payments == {}
 
 
 async def test_no_server_is_unavailable_not_an_error() -> None:
@@ -86,19 +87,19 @@ async def test_no_server_is_unavailable_not_an_error() -> None:
 
 
 async def test_reads_and_refunds_are_retried_too(
-    client: YooKassaClient, sandbox: YooKassaSandbox, caplog: pytest.LogCaptureFixture
+    client: YooKassaClient, yookassa: YooKassaSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     payment = await create_topup(client)
-    sandbox.succeed(payment.id)
-    sandbox.fail_next(2, status=503, processed=False)
+    yookassa.succeed(payment.id)
+    yookassa.fail_next(2, status=503, processed=False)
     assert (await client.get_payment(payment.id)).status == "succeeded"
     # The pause doubles from the configured base: 0.001 s, then 0.002 s.
     retries = [message for message in caplog.messages if "retrying" in message]
     assert [message.rsplit(" ", 1)[-1] for message in retries] == ["0.001s", "0.002s"]
 
-    sandbox.fail_next(1, status=500)
+    yookassa.fail_next(1, status=500)
     refund = await client.create_refund(payment.id, 2_500, "RUB", "refund-retried")
-    refund_requests = [r for r in sandbox.requests if r.path == "/refunds"]
+    refund_requests = [r for r in yookassa.requests if r.path == "/refunds"]
     assert [r.idempotence_key for r in refund_requests] == ["refund-retried"] * 2
-    assert list(sandbox.refunds) == [refund.id]
-    assert sandbox.payments[payment.id]["refunded_amount"]["value"] == "25.00"
+    assert list(yookassa.refunds) == [refund.id]
+    assert yookassa.payments[payment.id]["refunded_amount"]["value"] == "25.00"

@@ -47,7 +47,7 @@ async def post_payment(raw_api: httpx.AsyncClient, body: Any, key: str = "k-1") 
 
 
 async def test_a_created_payment_has_exactly_the_documented_fields(
-    raw_api: httpx.AsyncClient, sandbox_url: str
+    raw_api: httpx.AsyncClient, yookassa_url: str
 ) -> None:
     answer = await post_payment(raw_api, TOPUP)
     assert answer.status_code == 200
@@ -55,18 +55,18 @@ async def test_a_created_payment_has_exactly_the_documented_fields(
     assert list(payment) == ["id", "status", "paid", "amount", "confirmation", "created_at",
                              "description", "metadata", "recipient", "refundable", "test"]
     assert payment["confirmation"] == {
-        "type": "redirect", "confirmation_url": f"{sandbox_url}/checkout/{payment['id']}",
+        "type": "redirect", "confirmation_url": f"{yookassa_url}/checkout/{payment['id']}",
     }
     assert payment["amount"] == TOPUP["amount"] and payment["metadata"] == METADATA
     assert (await raw_api.get(f"/payments/{payment['id']}")).json() == payment
 
 
 async def test_credentials_and_key_are_required(
-    raw_api: httpx.AsyncClient, sandbox_url: str
+    raw_api: httpx.AsyncClient, yookassa_url: str
 ) -> None:
     async with httpx.AsyncClient() as anonymous_client:
         anonymous = await anonymous_client.post(
-            f"{sandbox_url}/payments", json=TOPUP, headers={"Idempotence-Key": "k"}
+            f"{yookassa_url}/payments", json=TOPUP, headers={"Idempotence-Key": "k"}
         )
     error = anonymous.json()
     assert anonymous.status_code == 401
@@ -82,14 +82,14 @@ async def test_credentials_and_key_are_required(
 
 
 async def test_a_key_reused_for_another_body_is_refused(
-    raw_api: httpx.AsyncClient, sandbox: YooKassaSandbox
+    raw_api: httpx.AsyncClient, yookassa: YooKassaSandbox
 ) -> None:
     first = await post_payment(raw_api, TOPUP, "same")
     again = await post_payment(raw_api, dict(TOPUP), "same")
     assert again.json() == first.json()
     other = await post_payment(raw_api, TOPUP | {"description": "другое"}, "same")
     assert (other.status_code, other.json()["code"]) == (400, "invalid_request")
-    assert len(sandbox.payments) == 1
+    assert len(yookassa.payments) == 1
 
 
 RECEIPT: dict[str, Any] = {
@@ -120,13 +120,13 @@ RECEIPT: dict[str, Any] = {
     ],
 )
 async def test_bad_values_are_refused_naming_the_parameter(
-    raw_api: httpx.AsyncClient, sandbox: YooKassaSandbox, change: dict[str, Any], parameter: str
+    raw_api: httpx.AsyncClient, yookassa: YooKassaSandbox, change: dict[str, Any], parameter: str
 ) -> None:
     answer = await post_payment(raw_api, TOPUP | change)
     assert answer.status_code == 400
     assert answer.json()["code"] == "invalid_request"
     assert answer.json()["parameter"] == parameter
-    assert sandbox.payments == {}
+    assert yookassa.payments == {}
 
 
 async def test_a_matching_receipt_is_accepted(raw_api: httpx.AsyncClient) -> None:
@@ -135,10 +135,10 @@ async def test_a_matching_receipt_is_accepted(raw_api: httpx.AsyncClient) -> Non
 
 
 async def test_status_changes_add_the_documented_fields(
-    client: YooKassaClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, yookassa: YooKassaSandbox
 ) -> None:
     paid = await create_topup(client, "paid")
-    succeeded = sandbox.succeed(paid.id)
+    succeeded = yookassa.succeed(paid.id)
     assert succeeded["status"] == "succeeded" and succeeded["paid"] is True
     assert succeeded["captured_at"].endswith("Z")
     assert succeeded["income_amount"] == {"value": "96.50", "currency": "RUB"}  # after commission
@@ -149,16 +149,16 @@ async def test_status_changes_add_the_documented_fields(
     assert succeeded["refunded_amount"] == {"value": "0.00", "currency": "RUB"}
 
     left = await create_topup(client, "left")
-    canceled = sandbox.cancel(left.id)
+    canceled = yookassa.cancel(left.id)
     assert (canceled["status"], canceled["paid"]) == ("canceled", False)
     assert canceled["cancellation_details"] == {
         "party": "yoo_money", "reason": "expired_on_confirmation",
     }
     with pytest.raises(ApiRefusal):
-        sandbox.succeed(left.id)
+        yookassa.succeed(left.id)
 
     held = await create_topup(client, "held")
-    waiting = sandbox.wait_for_capture(held.id)
+    waiting = yookassa.wait_for_capture(held.id)
     assert (waiting["status"], waiting["paid"]) == ("waiting_for_capture", True)
     assert waiting["expires_at"].endswith("Z")
 
@@ -166,18 +166,18 @@ async def test_status_changes_add_the_documented_fields(
 async def test_notification_shape_and_delivery(
     client: YooKassaClient,
     raw_api: httpx.AsyncClient,
-    sandbox: YooKassaSandbox,
+    yookassa: YooKassaSandbox,
     webhook: tuple[str, Received],
 ) -> None:
     payment = await create_topup(client)
-    sandbox.succeed(payment.id)
-    notification = sandbox.notification(payment.id, "payment.succeeded")
+    yookassa.succeed(payment.id)
+    notification = yookassa.notification(payment.id, "payment.succeeded")
     as_fetched = (await raw_api.get(f"/payments/{payment.id}")).json()
     assert notification == {"type": "notification", "event": "payment.succeeded",
                             "object": as_fetched}
 
     url, received = webhook
-    assert await sandbox.deliver(url, notification, {"X-Forwarded-For": "185.71.76.1"}) == 200
+    assert await yookassa.deliver(url, notification, {"X-Forwarded-For": "185.71.76.1"}) == 200
     ((headers, body),) = received
     assert headers["content-type"] == "application/json"
     assert headers["x-forwarded-for"] == "185.71.76.1"
@@ -188,19 +188,19 @@ async def test_notification_shape_and_delivery(
 
     refund = await client.create_refund(payment.id, 1_000, "RUB", "refund-n")
     refunded = msgspec.json.decode(
-        msgspec.json.encode(sandbox.refund_notification(refund.id)), type=Notification
+        msgspec.json.encode(yookassa.refund_notification(refund.id)), type=Notification
     )
     assert refunded.event == "refund.succeeded" and refunded.refund() == refund
 
 
 async def test_the_list_of_refunds_pages_newest_first_with_yookassas_filters(
-    client: YooKassaClient, raw_api: httpx.AsyncClient, sandbox: YooKassaSandbox
+    client: YooKassaClient, raw_api: httpx.AsyncClient, yookassa: YooKassaSandbox
 ) -> None:
     paid = [await create_topup(client, key) for key in ("one", "two")]
     for payment in paid:
-        sandbox.succeed(payment.id)
+        yookassa.succeed(payment.id)
     start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-    made = [sandbox.refund_in_dashboard(paid[n % 2].id, 1_000, start + timedelta(minutes=n)) for n in range(5)]
+    made = [yookassa.refund_in_dashboard(paid[n % 2].id, 1_000, start + timedelta(minutes=n)) for n in range(5)]
     newest_first = [refund["id"] for refund in reversed(made)]
 
     async def ids(**query: str) -> list[str]:
@@ -231,9 +231,9 @@ async def test_the_list_of_refunds_pages_newest_first_with_yookassas_filters(
 
 
 async def test_another_process_can_drive_it_over_http(
-    client: YooKassaClient, sandbox_url: str, webhook: tuple[str, Received]
+    client: YooKassaClient, yookassa_url: str, webhook: tuple[str, Received]
 ) -> None:
-    async with httpx.AsyncClient(base_url=f"{sandbox_url}/_sandbox") as control:
+    async with httpx.AsyncClient(base_url=f"{yookassa_url}/_sandbox") as control:
         fault = await control.post("/faults", json={"kind": "fail", "count": 1, "status": 500})
         assert fault.status_code == 200
         payment = await create_topup(client)  # retried past the injected 500
@@ -264,9 +264,9 @@ async def test_another_process_can_drive_it_over_http(
 
 
 async def test_the_checkout_page_pays_and_notifies(
-    raw_api: httpx.AsyncClient, sandbox: YooKassaSandbox, webhook: tuple[str, Received]
+    raw_api: httpx.AsyncClient, yookassa: YooKassaSandbox, webhook: tuple[str, Received]
 ) -> None:
-    sandbox.webhook_url, received = webhook
+    yookassa.webhook_url, received = webhook
     payment = (await post_payment(raw_api, TOPUP | {"capture": False})).json()
     page = await raw_api.get(payment["confirmation"]["confirmation_url"])
     assert page.status_code == 200 and "100.00 RUB" in page.text
@@ -275,4 +275,4 @@ async def test_the_checkout_page_pays_and_notifies(
     assert (paid.status_code, paid.headers["location"]) == (303, RETURN_URL)
     (notified,) = [msgspec.json.decode(body) for _, body in received]
     assert notified["event"] == "payment.waiting_for_capture"
-    assert sandbox.payments[payment["id"]]["status"] == "waiting_for_capture"
+    assert yookassa.payments[payment["id"]]["status"] == "waiting_for_capture"

@@ -1,4 +1,5 @@
-"""A Bot API sandbox served on 127.0.0.1 and a real aiogram Bot pointed at it."""
+"""A real aiogram Bot pointed at the suite's Bot API stand-in (tests/stand_ins.py: `telegram`,
+served at `telegram_url`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from PIL import Image
 
-from medialab.sandbox.serving import serve_in_loop
-from medialab.sandbox.telegram import BotApiSandbox
-
-TOKEN = "123456:sandbox-TEST_token"
+from stand_ins import BOT_TOKEN
 
 
 @pytest.fixture
@@ -26,18 +24,7 @@ def png() -> bytes:
 
 
 @pytest.fixture
-def sandbox() -> BotApiSandbox:
-    return BotApiSandbox(TOKEN)
-
-
-@pytest.fixture
-async def base_url(sandbox: BotApiSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(sandbox.app) as url:
-        yield url
-
-
-@pytest.fixture
-async def bot(base_url: str) -> AsyncIterator[Bot]:
-    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+async def bot(telegram_url: str) -> AsyncIterator[Bot]:
+    bot = Bot(BOT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(telegram_url)))
     yield bot
     await bot.session.close()

@@ -46,25 +46,25 @@ async def webhook() -> AsyncIterator[Webhook]:
 
 
 async def test_each_builder_update_reaches_the_webhook_and_parses(
-    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook, png: bytes
+    bot: Bot, telegram: BotApiSandbox, webhook: Webhook, png: bytes
 ) -> None:
     url, received = webhook.url, webhook.received
     assert await bot.set_webhook(url, secret_token="s3cret-token_1") is True
     assert (await bot.get_webhook_info()).url == url
-    start = sandbox.command_update(USER, "start", language_code="en", first_name="Ann")
+    start = telegram.command_update(USER, "start", language_code="en", first_name="Ann")
     menu = await bot.send_message(USER, "Menu")
-    thumbnail, full = sandbox.add_file(png, "photos/file.jpg"), sandbox.add_file(png)
+    thumbnail, full = telegram.add_file(png, "photos/file.jpg"), telegram.add_file(png)
     built = [
         start,
-        sandbox.message_update(USER, "generate a cat"),
-        sandbox.photo_update(USER, [thumbnail, full], caption="edit", media_group_id="album1"),
-        sandbox.sticker_update(USER),
-        sandbox.callback_update(USER, "mode:generate"),
-        sandbox.pre_checkout_update(USER, "XTR", 100, "topup:100"),
-        sandbox.successful_payment_update(USER, "XTR", 100, "topup:100"),
+        telegram.message_update(USER, "generate a cat"),
+        telegram.photo_update(USER, [thumbnail, full], caption="edit", media_group_id="album1"),
+        telegram.sticker_update(USER),
+        telegram.callback_update(USER, "mode:generate"),
+        telegram.pre_checkout_update(USER, "XTR", 100, "topup:100"),
+        telegram.successful_payment_update(USER, "XTR", 100, "topup:100"),
     ]
     for update in built:
-        assert (await sandbox.deliver(update)).status_code == 200
+        assert (await telegram.deliver(update)).status_code == 200
 
     assert received == [(update, "s3cret-token_1") for update in built]
     ids = [update["update_id"] for update in built]
@@ -91,46 +91,46 @@ async def test_each_builder_update_reaches_the_webhook_and_parses(
 
 
 async def test_deliver_respects_allowed_updates_and_explicit_targets(
-    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook
+    bot: Bot, telegram: BotApiSandbox, webhook: Webhook
 ) -> None:
     url, received = webhook.url, webhook.received
     await bot.set_webhook(url, secret_token="abc", allowed_updates=["message", "callback_query"])
     info = await bot.get_webhook_info()
     assert info.allowed_updates == ["message", "callback_query"]
     with pytest.raises(ValueError, match="pre_checkout_query"):
-        await sandbox.deliver(sandbox.pre_checkout_update(USER, "XTR", 10, "p"))
-    forged = sandbox.message_update(USER, "hi")
-    await sandbox.deliver(forged, webhook_url=url, secret_token="")
+        await telegram.deliver(telegram.pre_checkout_update(USER, "XTR", 10, "p"))
+    forged = telegram.message_update(USER, "hi")
+    await telegram.deliver(forged, webhook_url=url, secret_token="")
     assert received == [(forged, None)]
 
     assert await bot.delete_webhook() is True
     assert (await bot.get_webhook_info()).url == ""
     with pytest.raises(RuntimeError, match="setWebhook"):
-        await sandbox.deliver(sandbox.message_update(USER, "again"))
+        await telegram.deliver(telegram.message_update(USER, "again"))
 
 
 async def test_a_method_in_the_webhook_response_is_performed(
-    sandbox: BotApiSandbox, webhook: Webhook
+    telegram: BotApiSandbox, webhook: Webhook
 ) -> None:
     reply_markup = {"inline_keyboard": [[{"text": "Меню", "callback_data": "mode:generate"}]]}
     webhook.replies.append(
         {"method": "sendMessage", "chat_id": USER, "text": "pong", "reply_markup": reply_markup}
     )
-    await sandbox.deliver(sandbox.message_update(USER, "ping"), webhook_url=webhook.url)
-    assert sandbox.texts(USER) == ["pong"]
-    assert sandbox.calls("sendMessage")[0].params["reply_markup"] == reply_markup
+    await telegram.deliver(telegram.message_update(USER, "ping"), webhook_url=webhook.url)
+    assert telegram.texts(USER) == ["pong"]
+    assert telegram.calls("sendMessage")[0].params["reply_markup"] == reply_markup
 
 
-async def test_queries_are_answered_once(bot: Bot, sandbox: BotApiSandbox) -> None:
-    sandbox.message_update(USER, "/start")
+async def test_queries_are_answered_once(bot: Bot, telegram: BotApiSandbox) -> None:
+    telegram.message_update(USER, "/start")
     await bot.send_message(USER, "Menu")
-    query = sandbox.callback_update(USER, "payment_menu")["callback_query"]
+    query = telegram.callback_update(USER, "payment_menu")["callback_query"]
     assert await bot.answer_callback_query(query["id"]) is True
     with pytest.raises(TelegramBadRequest, match="query ID is invalid"):
         await bot.answer_callback_query(query["id"])
-    checkout = sandbox.pre_checkout_update(USER, "XTR", 100, "topup:100")["pre_checkout_query"]
+    checkout = telegram.pre_checkout_update(USER, "XTR", 100, "topup:100")["pre_checkout_query"]
     assert await bot.answer_pre_checkout_query(checkout["id"], ok=True) is True
-    answers = sandbox.calls("answerPreCheckoutQuery")
+    answers = telegram.calls("answerPreCheckoutQuery")
     assert answers[0].params == {"pre_checkout_query_id": checkout["id"], "ok": True}
 
 
@@ -142,16 +142,16 @@ async def test_commands_are_kept(bot: Bot) -> None:
 
 
 async def test_get_updates_keeps_updates_until_an_offset_confirms_them_and_waits_for_the_next(
-    bot: Bot, sandbox: BotApiSandbox, webhook: Webhook
+    bot: Bot, telegram: BotApiSandbox, webhook: Webhook
 ) -> None:
     await bot.set_webhook(webhook.url)
     with pytest.raises(TelegramConflictError, match="webhook is active"):
         await bot.get_updates()
     assert await bot.delete_webhook() is True
 
-    first, second = sandbox.message_update(USER, "one"), sandbox.message_update(USER, "two")
+    first, second = telegram.message_update(USER, "one"), telegram.message_update(USER, "two")
     for update in (first, second):
-        sandbox.enqueue(update)
+        telegram.enqueue(update)
     assert (await bot.get_webhook_info()).pending_update_count == 2
     ids = [first["update_id"], second["update_id"]]
     # Not confirmed, so they come again; an offset past the first confirms it for good.
@@ -161,25 +161,25 @@ async def test_get_updates_keeps_updates_until_an_offset_confirms_them_and_waits
     assert [(u.update_id, u.message.text if u.message else None) for u in got] == [(ids[1], "two")]
     assert await bot.get_updates(offset=ids[1] + 1) == []
     with pytest.raises(ValueError, match="callback_query"):  # the bot asked for messages only
-        sandbox.enqueue(sandbox.callback_update(USER, "mode:generate", message_id=1))
+        telegram.enqueue(telegram.callback_update(USER, "mode:generate", message_id=1))
 
     # A long poll answers as soon as an update arrives; a second poll ends the first with 409.
     waiting = asyncio.create_task(bot.get_updates(offset=ids[1] + 1, timeout=30))
-    await wait_until(polls_waiting(sandbox, 1), "waited for an update")
+    await wait_until(polls_waiting(telegram, 1), "waited for an update")
     superseding = asyncio.create_task(bot.get_updates(offset=ids[1] + 1, timeout=30))
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
         await asyncio.wait_for(waiting, 5)
-    await wait_until(polls_waiting(sandbox, 1), "waited for an update")
-    third = sandbox.message_update(USER, "three")
-    sandbox.enqueue(third)
+    await wait_until(polls_waiting(telegram, 1), "waited for an update")
+    third = telegram.message_update(USER, "three")
+    telegram.enqueue(third)
     assert [u.update_id for u in await asyncio.wait_for(superseding, 5)] == [third["update_id"]]
 
     assert await bot.delete_webhook(drop_pending_updates=True) is True
     assert await bot.get_updates() == []
 
 
-def polls_waiting(sandbox: BotApiSandbox, count: int) -> Callable[[], Awaitable[bool]]:
+def polls_waiting(telegram: BotApiSandbox, count: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
-        return sandbox.world.updates.polls_waiting == count
+        return telegram.world.updates.polls_waiting == count
 
     return check

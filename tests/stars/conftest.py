@@ -1,15 +1,14 @@
-"""The bot tests' world (the app served against the Bot API and YooKassa stand-ins, its webhook
-registered as set-webhook registers it), plus what a Stars purchase needs: the invoice the bot
-sent, Telegram's questions and payments built from it, and a wait for the webhook's work."""
+"""The bot tests' world (the app served against the suite's Bot API and YooKassa stand-ins, its
+webhook registered as set-webhook registers it), plus what a Stars purchase needs: the invoice
+the bot sent, Telegram's questions and payments built from it, and a wait for the webhook's work."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.conftest import (  # noqa: F401 - fixtures shared with the bot tests
+from bot.conftest import (  # noqa: F401 - the bot tests' app fixtures; TOKEN for test_refund_command.py
     TOKEN,
     Chat,
     Launcher,
@@ -18,10 +17,6 @@ from bot.conftest import (  # noqa: F401 - fixtures shared with the bot tests
     bot_settings,
     launch,
     ledger_of,
-    telegram,
-    telegram_url,
-    yookassa,
-    yookassa_url,
 )
 from medialab.db.models import Payment, User
 from medialab.sandbox.telegram import BotApiSandbox, RecordedCall

@@ -10,6 +10,7 @@ import pytest
 from medialab.billing.audit import check_ledger
 from medialab.domain.ledger import LedgerKind, PaymentStatus
 from medialab.sandbox.telegram import BotApiSandbox
+from medialab.sandbox.yookassa import YooKassaSandbox
 
 from bot.conftest import messages_since
 from .conftest import (
@@ -145,12 +146,15 @@ async def test_a_forged_payload_is_refused_and_credits_nothing(
     assert [p.status for p in await stars_payments(app.services, OTHER)] == [PaymentStatus.PENDING]
 
 
-async def test_a_yookassa_payment_is_no_stars_invoice(app: Running, telegram: BotApiSandbox) -> None:
+async def test_a_yookassa_payment_is_no_stars_invoice(
+    app: Running, telegram: BotApiSandbox, yookassa: YooKassaSandbox
+) -> None:
     chat = Chat(telegram, USER)
     await chat.say("/start")
     await chat.press("payment_amount_100")
     [yookassa_row] = await stars_payments(app.services, USER)
     assert yookassa_row.provider == "yookassa"
+    assert list(yookassa.payments) == [yookassa_row.provider_payment_id]  # a real top-up, awaiting its payer
     answer = await pre_checkout(telegram, USER, 100, f"stars:{yookassa_row.id}")
     assert (answer.params["ok"], answer.params["error_message"]) == (False, REFUSALS["unknown"])
     await chat.send(telegram.successful_payment_update(USER, "XTR", 10_000, f"stars:{yookassa_row.id}"))
