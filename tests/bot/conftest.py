@@ -33,7 +33,6 @@ from medialab.web.state import AppState
 from conftest import REDIS_TEST_URL
 from stand_ins import BOT_TOKEN, SECRET_KEY, SHOP_ID
 
-TOKEN = BOT_TOKEN  # the name tests/bot/test_webhook.py and tests/stars/test_refund_command.py import
 SECRET = "webhook-Secret_42"
 RETURN_URL = "https://t.me/medialab_test_bot"
 

@@ -18,7 +18,9 @@ from medialab.settings import Settings
 
 from medialab_commands import environment, medialab_in_process, medialab_process
 
-from .conftest import SECRET, TOKEN, Chat, Launcher, Running, buttons, messages_since
+from stand_ins import BOT_TOKEN
+
+from .conftest import SECRET, Chat, Launcher, Running, buttons, messages_since
 
 USER = 710_001
 
@@ -49,7 +51,7 @@ async def test_without_a_configured_secret_the_webhook_still_needs_one_derived_f
     admin = 710_099
     async with launch(telegram={"webhook_secret": None}, admin={"telegram_ids": frozenset({admin})}) as app:
         derived = app.settings.telegram.secret_token
-        assert derived and derived not in (TOKEN, SECRET)
+        assert derived and derived not in (BOT_TOKEN, SECRET)
         assert telegram.world.webhook is not None and telegram.world.webhook.secret_token == derived
         forged = telegram.command_update(admin, f"admin_grant {USER} 100000")
         for secret, status in (("", 401), ("guess", 403)):
@@ -157,13 +159,13 @@ async def test_set_webhook_command_registers_url_secret_and_updates(
     url = "https://bot.example.com/telegram/webhook"
     # The one real process of the command; the refusals below run in this process.
     done = await medialab_process("set-webhook", cwd=tmp_path, environ=environment(
-        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=telegram_url, TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET))
+        TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=telegram_url, TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET=SECRET))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (f"webhook set to {url} (with a secret token; updates: callback_query, message, pre_checkout_query)")
     webhook = telegram.world.webhook
     assert webhook is not None and webhook.url == url and webhook.secret_token == SECRET
     assert sorted(webhook.allowed_updates) == ["callback_query", "message", "pre_checkout_query"]
-    assert TOKEN not in done.stdout + done.stderr and SECRET not in done.stdout + done.stderr
+    assert BOT_TOKEN not in done.stdout + done.stderr and SECRET not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(("missing", "message"), [
@@ -173,7 +175,7 @@ async def test_set_webhook_command_registers_url_secret_and_updates(
 async def test_set_webhook_without_url_or_token_exits_2_with_one_line(
     telegram: BotApiSandbox, telegram_url: str, missing: str, message: str
 ) -> None:
-    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": telegram_url,
+    env = {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url,
            "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook"}
     del env[missing]
     done = await medialab_in_process("set-webhook", environ=environment(**env))

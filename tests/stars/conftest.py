@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.conftest import (  # noqa: F401 - the bot tests' app fixtures; TOKEN for test_refund_command.py
-    TOKEN,
+from bot.conftest import (  # noqa: F401 - the bot tests' app fixtures
     Chat,
     Launcher,
     Running,

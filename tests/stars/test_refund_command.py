@@ -15,7 +15,9 @@ from medialab.sandbox.telegram import BotApiSandbox
 
 from conftest import REDIS_TEST_URL
 from medialab_commands import environment, medialab_in_process, medialab_process
-from .conftest import TOKEN, Chat, Launcher, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
+from stand_ins import BOT_TOKEN
+
+from .conftest import Chat, Launcher, Running, buy, invoice_of, ledger_of, pre_checkout, stars_payments
 
 pytestmark = pytest.mark.slow  # runs the medialab command in a process of its own, and the app
 
@@ -25,7 +27,7 @@ ADMIN = 780_009
 
 def _environ(app: Running) -> dict[str, str]:
     return environment(database_url=app.settings.database.url, redis_url=REDIS_TEST_URL,
-                       TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=app.settings.telegram.api_url)
+                       TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_API_URL=app.settings.telegram.api_url)
 
 
 async def refund_stars(app: Running, charge_id: str) -> subprocess.CompletedProcess[str]:
@@ -139,7 +141,7 @@ async def test_a_refund_telegram_refuses_takes_nothing_back(app: Running, telegr
     assert line.startswith(f"medialab: Telegram refused the refund of {charge_id}:") and "CHARGE_NOT_FOUND" in line
     assert [e.kind for e in await ledger_of(app.services, USER)] == [LedgerKind.TOPUP, LedgerKind.GRANT]
     assert [p.status for p in await stars_payments(app.services, USER)] == [PaymentStatus.SUCCEEDED]
-    assert TOKEN not in done.stderr
+    assert BOT_TOKEN not in done.stderr
 
 
 async def test_an_operator_refunds_stars_in_the_chat_once(launch: Launcher, telegram: BotApiSandbox) -> None:
