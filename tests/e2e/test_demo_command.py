@@ -36,23 +36,6 @@ def run_demo(tmp_path: Path, *options: str, typed: str | None = None,
                           input=typed, capture_output=True, text=True, timeout=180)
 
 
-@pytest.mark.slow
-def test_medialab_demo_interactive_takes_typed_messages_and_presses(tmp_path: Path) -> None:
-    typed = "/press payment_menu\n/start\n/press mode:generate\na blue whale\n/quit\n"
-    done = run_demo(tmp_path, "--interactive", typed=typed)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    lines = done.stdout.splitlines()
-    chat = lines[lines.index("you:  (presses payment_menu)"):lines.index("ledger:")]
-    assert chat[1] == "demo: the bot has sent no message to chat 100200300 to press on"
-    spoken = [line for line in chat if line.startswith(("you:", "bot:"))]
-    expected = ["you:  /start", "bot:  Привет, Анна! Я создаю", "you:  (presses mode:generate)",
-                "bot:  Режим «Создать по описанию».", "you:  a blue whale", "bot:  Принято!", "bot:  [photo] Готово!"]
-    assert len(spoken) == 1 + len(expected), spoken
-    assert all(line.startswith(start) for line, start in zip(spoken[1:], expected, strict=True)), spoken
-    assert [p.name for p in (tmp_path / "images").iterdir()] == ["photo-01.png"]
-    assert lines[-1] == "books: every balance equals its ledger; no operation left unsettled"
-
-
 def test_medialab_demo_that_cannot_start_exits_1_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "run").write_text("a file where the demo's directory should be")
     done = run_demo(tmp_path)
@@ -79,12 +62,19 @@ async def test_the_books_check_names_unsettled_operations_and_drifts(
     assert problem.endswith("ledger says 4000, found 4001)")
 
 
-def test_medialab_demo_interactive_sends_photos_pays_links_and_cleans_up(tmp_path: Path) -> None:
-    typed = ("/start\n/pay\n/press mode:upscale\n/photo\n/press mode:edit\n/photo make it snow\n"
-             "/press payment_menu\n/press payment_amount_100\n/pay\n/quit\n")
+@pytest.mark.slow
+def test_medialab_demo_interactive_takes_typed_messages_presses_photos_and_payments(tmp_path: Path) -> None:
+    """One interactive session (each demo starts a web and a worker process): a press and a pay
+    before the bot offered either, typed messages, a photo upscaled and one edited by its caption,
+    a top-up paid on the checkout page; without --dir nothing is left but the images."""
+    typed = ("/press payment_menu\n/start\n/pay\n/press mode:upscale\n/photo\n/press mode:edit\n"
+             "/photo make it snow\n/press payment_menu\n/press payment_amount_100\n/pay\n/quit\n")
     done = run_demo(tmp_path, "--interactive", typed=typed, keep=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     lines = done.stdout.splitlines()
+    chat = lines[lines.index("you:  (presses payment_menu)"):]
+    assert chat[1:4] == ["demo: the bot has sent no message to chat 100200300 to press on", "you:  /start",
+                         "bot:  Привет, Анна! Я создаю и редактирую изображения с помощью нейросетей."]
     assert "demo: the bot has sent no payment link yet: press payment_menu, then an amount" in lines
     assert lines.count("you:  [photo]") == 1 and "you:  [photo] make it snow" in lines
     assert sum(line.startswith("bot:  [photo]") for line in lines) == 2  # upscaled, then edited

@@ -67,6 +67,9 @@ async def books_balance(database_url: str) -> None:
         await engine.dispose()
 
 
+# On PostgreSQL alone: the test below runs the command on SQLite (a new file), and each run
+# starts a process that spends seconds importing aiogram.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_run_polling_takes_a_prompt_from_get_updates_runs_its_job_and_stops_on_sigterm(
     database_url: str, tmp_path: Path, telegram: BotApiSandbox, telegram_url: str, refused_port: int
 ) -> None:
