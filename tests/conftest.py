@@ -74,6 +74,26 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(2 * cpus, REDIS_DATABASES - suite_servers.redis_database(REDIS_TEST_URL)))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The long tests (marked slow: processes, whole systems, long concurrency runs) first, the
+    hundreds of short ones after them: xdist's workers (`--maxschedchunk 1`, pyproject) take the
+    next test as they finish one, so the short ones fill the gaps at the end instead of one worker
+    finishing a 20 s test while the others wait. One test of the installed package first of all
+    (it builds the package's venv, ~30 s) and its siblings after the other slow tests, so that no
+    worker waits for that build. Each worker sorts the same collection the same way, as xdist
+    requires."""
+    builds = next((item for item in items if "installed" in getattr(item, "fixturenames", ())), None)
+
+    def rank(item: pytest.Item) -> int:
+        if item is builds:
+            return 0
+        if item.get_closest_marker("slow") is None:
+            return 3
+        return 2 if "installed" in getattr(item, "fixturenames", ()) else 1
+
+    items.sort(key=rank)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _servers is not None:
         _servers.close()
