@@ -11,29 +11,14 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 
 from conftest import REDIS_TEST_URL
-from stand_ins import BOT_TOKEN
+from stand_ins import BOT_TOKEN, FAL_KEY
 from medialab.jobs.providers.fal import FalProvider
 from medialab.jobs.worker import worker_limits
 from medialab.worker_app import WorkerSettings
-from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.serving import serve_in_loop
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 from medialab.settings import Settings
-
-FAL_KEY = "fal-test-key-5f1e9c0d:do-not-leak"
-
-
-@pytest.fixture
-def fal_sandbox() -> FalSandbox:
-    return FalSandbox(FAL_KEY)
-
-
-@pytest.fixture
-async def fal_url(fal_sandbox: FalSandbox) -> AsyncIterator[str]:
-    async with serve_in_loop(fal_sandbox.app) as base_url:
-        yield base_url
-
 
 @pytest.fixture
 async def make_fal(fal_url: str) -> AsyncIterator[Callable[..., FalProvider]]:

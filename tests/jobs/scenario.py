@@ -24,8 +24,7 @@ from medialab.jobs.requests import GenerationRequest, enqueue_generation
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
-from stand_ins import BOT_TOKEN
-from .conftest import FAL_KEY
+from stand_ins import BOT_TOKEN, FAL_KEY
 
 TOP_UP = 10_000  # 100 ₽, so a paid operation leaves 90 ₽
 SOURCE_ROOT = Path(medialab.__file__).resolve().parents[1]

@@ -14,8 +14,9 @@ from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
-from stand_ins import BOT_TOKEN
-from .conftest import FAL_KEY, RunWorker
+from stand_ins import BOT_TOKEN, FAL_KEY
+
+from .conftest import RunWorker
 from .scenario import account, charged_request, entries, in_flight, kept_rows, operation, photo, queued
 
 USER = 5101

@@ -17,8 +17,7 @@ from medialab.sandbox.fal import FalSandbox
 from medialab.sandbox.telegram import BotApiSandbox
 from medialab.services import Services
 
-from stand_ins import BOT_TOKEN
-from .conftest import FAL_KEY
+from stand_ins import BOT_TOKEN, FAL_KEY
 from .scenario import charged_request, entries, in_flight, operation, queued, start_worker, wait_until
 
 pytestmark = pytest.mark.slow  # runs medialab worker in processes of its own
