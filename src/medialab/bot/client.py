@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiohttp import ClientSession, TCPConnector
+
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import (
     AnswerCallbackQuery,
@@ -21,7 +24,10 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 
+from medialab.http_tls import tls_context
 from medialab.settings import Settings
+
+CONNECTIONS = 100  # AiohttpSession's default limit of connections at once
 
 
 # aiogram reads every Bot API answer as Response[<the method's type>]. pydantic keeps such
@@ -33,13 +39,22 @@ _RESPONSE_TYPES = tuple({Response[method.__returning__] for method in (
 
 
 class BotApiSession(AiohttpSession):
-    """aiogram's session, which waits 250 ms after closing for its TLS connections to shut down
-    (aiohttp's advice): over plain HTTP (a Bot API server on this machine, the stand-in of the
-    tests and the demo) there are none, and that wait was paid by every process and test that
-    closed a bot."""
+    """aiogram's session with two costs taken out, each paid by every process and test that
+    made a bot:
+    - AiohttpSession.__init__ builds a TLS context of its own from certifi's CA bundle, ~17 ms of
+      CPU per bot: the same state is set here with the process's one context (certifi's roots,
+      medialab.http_tls); tests/bot/test_client.py checks it is all of AiohttpSession's state;
+    - it waits 250 ms after closing for its TLS connections to shut down (aiohttp's advice):
+      over plain HTTP (a Bot API server on this machine, the stand-in of the tests and the demo)
+      there are none."""
 
     def __init__(self, api: TelegramAPIServer, **options: Any) -> None:
-        super().__init__(api=api, **options)
+        BaseSession.__init__(self, api=api, **options)  # AiohttpSession's, but for the context
+        self._session: ClientSession | None = None
+        self._connector_type: type[TCPConnector] = TCPConnector
+        self._connector_init: dict[str, Any] = {"ssl": tls_context(), "limit": CONNECTIONS, "ttl_dns_cache": 3600}
+        self._should_reset_connector = True
+        self._proxy = None
         self._over_tls = api.base.startswith("https:")
 
     async def close(self) -> None:

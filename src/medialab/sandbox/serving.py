@@ -28,6 +28,33 @@ class _Server(uvicorn.Server):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_requested.wait(), 1.0)
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown in the same order (stop listening, ask each connection to close,
+        let the requests in progress finish, then the lifespan's shutdown), with its waits made
+        short polls: it sleeps a fixed 0.1 s after asking the connections to close and then 0.1 s
+        at a time while one is open, which was most of a test's teardown (three servers, 0.3 s)."""
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        try:
+            async with asyncio.timeout(self.config.timeout_graceful_shutdown or SHUTDOWN_GRACE):
+                while self.server_state.connections or self.server_state.tasks:
+                    await asyncio.sleep(0.002)
+                for server in self.servers:
+                    await server.wait_closed()
+        except TimeoutError:
+            for task in self.server_state.tasks:  # as uvicorn does when its grace runs out
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+
+# How long the requests still in progress when a server is told to stop may take to finish.
+SHUTDOWN_GRACE = 30.0
+
 
 @asynccontextmanager
 async def serve_in_loop(app: Any, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
