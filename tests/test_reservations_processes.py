@@ -1,7 +1,7 @@
 """1,000 reservations from 4 OS processes against one Redis and one SQL database.
 
-Each process (multiprocessing's forkserver: see PROCESSES_FROM) builds its own engine, Redis
-client and BillingService with the BalanceCache, waits for the start signal and fires its share of the charges at once
+Each process (forked: tests/forked.py) builds its own engine, Redis client and BillingService
+with the BalanceCache, waits for the start signal and fires its share of the charges at once
 with asyncio.gather. 50 users hold mixed balances and free operations; afterwards every user has
 exactly the charges a plain model predicts (free operations first, then floor(balance / price)),
 no balance went below zero, the books balance and Redis agrees with SQL. The second test empties
@@ -14,7 +14,6 @@ runs can hit by chance (each one left the cache apart from SQL), so each is prov
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import random
 import time
 import uuid
@@ -29,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conftest import REDIS_TEST_URL
+from forked import FORKSERVER
 from medialab.billing import transactions as tx
 from medialab.billing.audit import check_ledger
 from medialab.billing.cache import BalanceCache
@@ -55,13 +55,6 @@ POOL_SIZES = {False: {"pool_size": 5, "max_overflow": 0, "pool_timeout": 120},
               True: {"pool_size": 2, "max_overflow": 0}}
 # Balances in kopecks: none, one charge, a few with change left over, and more than enough.
 BALANCES = (0, 0, PRICE, 3 * PRICE + 500, 7 * PRICE, 12 * PRICE + 999, 1000 * PRICE)
-
-# The processes are forked from multiprocessing's fork server, which imports this module (and so
-# the service's code) once per test process; spawned, each of the 16 processes these tests start
-# paid those imports again, some 2 s of CPU apiece. Forked from a server that holds no loop,
-# thread or connection, each still opens its own engine and Redis client.
-PROCESSES_FROM = multiprocessing.get_context("forkserver")
-PROCESSES_FROM.set_forkserver_preload([__name__])
 
 
 @dataclass(frozen=True)
@@ -181,7 +174,11 @@ async def run_processes(database_url: str, shares: list[list[tuple[int, str]]],
                         while_running: Any = None) -> list[tuple[Any, ...]]:
     """Starts the processes, lets them go together, runs `while_running(done)` in the parent
     meanwhile, and returns every process's answers."""
-    ctx = PROCESSES_FROM
+    # Forked from the suite's fork server (tests/forked.py), which has imported the libraries
+    # once per test process: spawned, each of the 16 processes these tests start imported them
+    # again. Forked from a server that holds no loop, thread or connection, each still opens
+    # its own engine and Redis client.
+    ctx = FORKSERVER
     ready, go = ctx.Barrier(PROCESSES + 1), ctx.Event()
     done, results = ctx.Value("i", 0), ctx.Queue()
     procs = [ctx.Process(target=worker, args=(database_url, REDIS_TEST_URL, share, ready, go, done, results),

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from conftest import REDIS_TEST_URL
+from forked import forked
 from medialab.billing.audit import check_ledger
 from medialab.bot.chat_orders import OPERATION_NAMESPACE
 from medialab.db.models import Balance, LedgerEntry, Operation, User
@@ -151,7 +152,7 @@ async def test_a_web_process_killed_under_load_charges_and_queues_each_prompt_on
     env.update(TELEGRAM_BOT_TOKEN=BOT_TOKEN, TELEGRAM_WEBHOOK_SECRET=SECRET, FREE_OPERATIONS_COUNT="0",
                PRICE_PER_OPERATION=str(PRICE // 100), MAX_JOBS_IN_FLIGHT=str(PROMPTS_EACH + 1))
     services = await Services.open(Settings.from_env(env, env_file=None))
-    web = Process("serve", env, tmp_path)
+    web = Process("serve", env, tmp_path, launch=forked)
     base_url = f"http://127.0.0.1:{port}"
     http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, pool=None), limits=httpx.Limits(max_connections=CONNECTIONS))
     chats = list(range(FIRST_USER, FIRST_USER + USERS))

@@ -1,5 +1,5 @@
-"""The system as `medialab demo` runs it (web app and worker as OS processes, the stand-ins in
-the test's loop) on each test database and the test's Redis database."""
+"""The system as `medialab demo` runs it (web app and worker as OS processes, forked: see
+tests/forked.py; the stand-ins in the test's loop) on each test database and the test's Redis database."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from conftest import REDIS_TEST_URL, wait_until  # noqa: F401 (test modules take it from here)
+from forked import forked
 from medialab.db.models import LedgerEntry, Operation
 from medialab.demo.books import books_problem, wait_until_settled
 from medialab.demo.stack import System, running_system
@@ -20,7 +21,7 @@ from medialab.services import Services
 @pytest.fixture
 async def system(database_url: str, redis: Redis, tmp_path: Path) -> AsyncIterator[System]:
     """Depends on `redis` so that the test's Redis database is emptied first."""
-    async with running_system(database_url, REDIS_TEST_URL, tmp_path) as running:
+    async with running_system(database_url, REDIS_TEST_URL, tmp_path, launch=forked) as running:
         yield running
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from forked import forked
 from medialab.bot.registration import register_webhook
 from medialab.db.engine import create_engine, session_factory
 from medialab.demo.books import books_problem, wait_until_settled
@@ -40,7 +41,7 @@ async def medialab_run(database_url: str, workdir: Path, telegram_url: str, yook
         env = system_environment(database_url, "", urls, free_port())
         env["TELEGRAM_BOT_TOKEN"] = BOT_TOKEN  # the suite's stand-in's token, not the demo's
         del env["REDIS_URL"]
-        process = Process("run", env, workdir, *options)
+        process = Process("run", env, workdir, *options, launch=forked)
         process.start()
         try:
             yield process, Settings.from_env(env, env_file=None)

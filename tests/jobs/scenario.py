@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from io import BytesIO
@@ -17,6 +15,7 @@ from sqlalchemy import select
 
 import medialab
 from conftest import REDIS_TEST_URL
+from forked import ForkedCommand
 from medialab.billing.results import Charged
 from medialab.billing.service import BillingService
 from medialab.db.models import KeptResult, LedgerEntry, Operation
@@ -95,18 +94,17 @@ async def kept_rows(services: Services) -> list[KeptResult]:
         return list((await session.execute(select(KeptResult).order_by(KeptResult.created_at))).scalars())
 
 
-def start_worker(database_url: str, telegram_url: str, fal_url: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
-    """`medialab worker` as an OS process on this checkout's code, the test's database and Redis
-    and both stand-ins, its output in `log`; no metrics port unless `env` gives one."""
+def start_worker(database_url: str, telegram_url: str, fal_url: str, log: Path, **env: str) -> ForkedCommand:
+    """`medialab worker` as an OS process (forked: tests/forked.py) on this checkout's code, the
+    test's database and Redis and both stand-ins, its output in `log`; no metrics port unless
+    `env` gives one."""
     environment = {
         **os.environ, "PYTHONPATH": str(SOURCE_ROOT), "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_TEST_URL, "TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_API_URL": telegram_url,
         "FAL_KEY": FAL_KEY, "FAL_API_URL": fal_url, "FAL_POLL_INTERVAL": "0.05", "JOB_TIMEOUT": "30",
         "WORKER_METRICS_PORT": "0", **env,
     }
-    with log.open("wb") as output:
-        return subprocess.Popen([sys.executable, "-m", "medialab", "worker"], env=environment, cwd=log.parent,
-                                stdout=output, stderr=subprocess.STDOUT)
+    return ForkedCommand(["worker"], environment, log.parent, log)
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, log: Path, timeout: float = 60) -> None:

@@ -10,11 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 import httpx
 
@@ -80,22 +80,50 @@ def system_environment(database_url: str, redis_url: str, urls: dict[str, str], 
     return env
 
 
+class RunningCommand(Protocol):
+    """What is used of a started command: subprocess.Popen's."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+# How a `medialab` command is started: (argv after `medialab`, environment, working directory,
+# log file for its stdout and stderr). The tests fork theirs (tests/forked.py).
+Launch = Callable[[list[str], dict[str, str], Path, Path], RunningCommand]
+
+
+def new_interpreter(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> RunningCommand:
+    """`python -m medialab <argv>` as a new process of this Python."""
+    with log.open("ab") as output:
+        return subprocess.Popen([sys.executable, "-m", "medialab", *argv], env=env, cwd=cwd, stdout=output,
+                                stderr=subprocess.STDOUT)
+
+
 class Process:
     """One `medialab` subcommand as an OS process, its output in a log file."""
 
-    def __init__(self, command: str, env: dict[str, str], workdir: Path, *options: str) -> None:
+    def __init__(self, command: str, env: dict[str, str], workdir: Path, *options: str,
+                 launch: Launch = new_interpreter) -> None:
         self.command = command
         self.options = options
         self.env = env
         self.workdir = workdir
         self.log_path = workdir / f"{command}.log"
-        self.popen: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self.popen: RunningCommand | None = None
+        self._launch = launch
 
     def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        self.popen = subprocess.Popen([sys.executable, "-m", "medialab", self.command, *self.options], env=self.env,
-                                      cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT)
+        self.popen = self._launch([self.command, *self.options], self.env, self.workdir, self.log_path)
 
     async def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.popen is None:
@@ -108,8 +136,6 @@ class Process:
                 self.popen.kill()
                 await asyncio.to_thread(self.popen.wait)
         code, self.popen = self.popen.returncode, None
-        if self._log is not None:
-            self._log.close()
         return code
 
 @dataclass
@@ -145,7 +171,7 @@ async def wait_until_ready(web: Process, url: str) -> None:
 
 @asynccontextmanager
 async def running_system(database_url: str, redis_url: str, workdir: Path,
-                         stand_ins: StandIns | None = None) -> AsyncIterator[System]:
+                         stand_ins: StandIns | None = None, launch: Launch = new_interpreter) -> AsyncIterator[System]:
     """Serves the stand-ins, starts web and worker on this (migrated) database and Redis, and
     registers the bot's webhook; everything is stopped when the block ends."""
     stand_ins = stand_ins or StandIns()
@@ -156,11 +182,11 @@ async def running_system(database_url: str, redis_url: str, workdir: Path,
         # Litestar's default logging config, applied as each stand-in starts, puts the root
         # logger at INFO: every request would be logged into the transcript.
         logging.getLogger().setLevel(logging.WARNING)
-        env, web = await _start_web(stack, database_url, redis_url, urls, workdir)
+        env, web = await _start_web(stack, database_url, redis_url, urls, workdir, launch)
         settings = Settings.from_env(env, env_file=None)
         # The checkout page reports the payer's click to our webhook, as YooKassa does.
         stand_ins.yookassa.webhook_url = settings.yookassa.webhook_url
-        system = System(stand_ins, env, settings, web, Process("worker", env, workdir))
+        system = System(stand_ins, env, settings, web, Process("worker", env, workdir, launch=launch))
         stack.push_async_callback(system.worker.stop)
         system.worker.start()
         await register_webhook(settings)
@@ -168,12 +194,12 @@ async def running_system(database_url: str, redis_url: str, workdir: Path,
 
 
 async def _start_web(stack: AsyncExitStack, database_url: str, redis_url: str, urls: dict[str, str],
-                     workdir: Path) -> tuple[dict[str, str], Process]:
+                     workdir: Path, launch: Launch) -> tuple[dict[str, str], Process]:
     """The web app on a free port, ready. A port found free can be taken by another program
     before the app binds it (tests and demos run side by side): then another port is tried."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         env = system_environment(database_url, redis_url, urls, free_port())
-        web = Process("serve", env, workdir)
+        web = Process("serve", env, workdir, launch=launch)
         stack.push_async_callback(web.stop)
         web.start()
         try:
