@@ -15,6 +15,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 # Bytecode caches are written even where the environment says not to (PYTHONDONTWRITEBYTECODE,
@@ -145,20 +146,24 @@ def pg_url(database: str) -> str:
     return f"{base}/{database}"
 
 
-async def create_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+@asynccontextmanager
+async def pg_connection(url: str = POSTGRES_ADMIN_URL) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection to `url` (SQLAlchemy's +asyncpg form accepted), closed after."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        yield conn
     finally:
         await conn.close()
+
+
+async def create_pg_database(name: str) -> None:
+    async with pg_connection() as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
 
 
 async def drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
+    async with pg_connection() as conn:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -203,19 +208,13 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 async def _empty(url: str) -> None:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
+    async with pg_connection(url) as conn:
         await conn.execute(EMPTY_TABLES)  # one implicit transaction
-    finally:
-        await conn.close()
 
 
 async def _tables(url: str) -> list[str]:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
+    async with pg_connection(url) as conn:
         return [row[0] for row in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
